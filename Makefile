@@ -1,0 +1,38 @@
+# The two commands: `make demo` and `make test`. Both set up what is missing (Debian packages,
+# the project venv with pinned Halide/CMake/Ninja), build, then run. Idempotent.
+BUILD   ?= build
+VENV    ?= .venv
+JOBS    ?= $(shell nproc)
+PREFIX  ?= $(CURDIR)/$(BUILD)/install
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+HALIDE_DIR = $(shell $(VENV)/bin/python -c "import halide, os; print(os.path.join(os.path.dirname(halide.__file__), 'lib64', 'cmake', 'Halide'))")
+
+.PHONY: all setup configure build install demo test bench clean
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+configure: setup
+	@test -f $(BUILD)/build.ninja || cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	  -DHalide_DIR=$(HALIDE_DIR)
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX) > /dev/null
+
+demo: install
+	@bash scripts/demo.sh $(BUILD) $(PREFIX)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	$(BUILD)/tools/normforge bench
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,118 @@
+# The full list of compiled kernels lives in nf_add_x86_kernels() below: one add_halide_library
+# per (op, dtype, weight mode, rounding, shape class), each compiled for every x86-64 feature
+# level in NF_X86_TARGETS (Halide's multi-target wrapper picks one at run time).
+
+# Most specific first; the last one is the fallback every x86-64 CPU with SSE4.1 runs.
+set(NF_X86_TARGETS
+    x86-64-linux-avx512_sapphirerapids
+    x86-64-linux-avx512_zen4
+    x86-64-linux-avx512_skylake
+    x86-64-linux-avx2-fma-f16c
+    x86-64-linux-sse41
+    CACHE STRING "x86-64 feature levels compiled into every kernel (most specific first)")
+# large_buffers: 64-bit addressing for tensors past 2^31 elements.
+# user_context: the runtime passes a per-call context so errors are captured, never printed.
+set(NF_X86_FEATURES large_buffers user_context)
+set(NF_DB_DIR "${CMAKE_CURRENT_SOURCE_DIR}/schedules/db")
+
+set(NF_DTYPES f32 f16 bf16)
+set(NF_HALIDE_TYPE_f32 float32)
+set(NF_HALIDE_TYPE_f16 float16)
+set(NF_HALIDE_TYPE_bf16 bfloat16)
+set(NF_SHAPE_CLASSES small large)
+
+# Knobs for (family, op, dtype, class): the tuned db entry if any, else the hand-written default.
+# Sets <out>_PARAMS (generator params "k=v") and <out>_SOURCE ("<file>:<path>").
+function(nf_lookup_knobs out family op dtype cls)
+  foreach (db IN ITEMS "${family}.json" "defaults.json")
+    set(path "${NF_DB_DIR}/${db}")
+    if (NOT EXISTS "${path}")
+      continue()
+    endif ()
+    set_property(DIRECTORY "${CMAKE_SOURCE_DIR}" APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${path}")
+    file(READ "${path}" json)
+    string(JSON entry ERROR_VARIABLE err GET "${json}" "${family}" "${op}" "${dtype}" "${cls}")
+    if (err)
+      continue()
+    endif ()
+    string(JSON n LENGTH "${entry}")
+    math(EXPR last "${n} - 1")
+    set(params "")
+    foreach (i RANGE ${last})
+      string(JSON key MEMBER "${entry}" ${i})
+      string(JSON value GET "${entry}" "${key}")
+      if (NOT key MATCHES "^_")  # keys starting with _ are notes (measured time, date)
+        list(APPEND params "${key}=${value}")
+      endif ()
+    endforeach ()
+    set(${out}_PARAMS "${params}" PARENT_SCOPE)
+    set(${out}_SOURCE "${db}:${family}/${op}/${dtype}/${cls}" PARENT_SCOPE)
+    return()
+  endforeach ()
+  message(FATAL_ERROR "No knobs for ${family}/${op}/${dtype}/${cls} in ${NF_DB_DIR}")
+endfunction()
+
+# Distinct rms_norm variants: the HF-Llama order only differs from round-once for 16-bit
+# dtypes with a weight, so f32 and weight-less kernels are compiled once (the runtime maps).
+function(nf_rms_norm_variants out dtype)
+  set(v "")
+  foreach (w IN ITEMS none scale one_plus)
+    list(APPEND v "${w}:once")
+    if (NOT dtype STREQUAL "f32" AND NOT w STREQUAL "none")
+      list(APPEND v "${w}:llama")
+    endif ()
+  endforeach ()
+  set(${out} "${v}" PARENT_SCOPE)
+endfunction()
+
+function(nf_add_x86_kernels)
+  set(targets "")
+  foreach (t IN LISTS NF_X86_TARGETS)
+    list(JOIN NF_X86_FEATURES "-" feats)
+    list(APPEND targets "${t}-${feats}")
+  endforeach ()
+
+  add_halide_runtime(nf_halide_runtime TARGETS ${targets})
+
+  set(libs "")
+  set(includes "")
+  set(rows "")
+  foreach (dtype IN LISTS NF_DTYPES)
+    nf_rms_norm_variants(variants ${dtype})
+    foreach (cls IN LISTS NF_SHAPE_CLASSES)
+      nf_lookup_knobs(knobs x86-64 rms_norm ${dtype} ${cls})
+      foreach (variant IN LISTS variants)
+        string(REPLACE ":" ";" parts "${variant}")
+        list(GET parts 0 wmode)
+        list(GET parts 1 rounding)
+        set(name "nf_k_rms_norm_${dtype}_${wmode}_${rounding}_${cls}")
+        add_halide_library(${name} FROM nf_generators
+          GENERATOR rms_norm
+          FUNCTION_NAME ${name}
+          TARGETS ${targets}
+          USE_RUNTIME nf_halide_runtime
+          PARAMS dtype=${NF_HALIDE_TYPE_${dtype}} weight_mode=${wmode} rounding=${rounding}
+                 ${knobs_PARAMS})
+        list(APPEND libs ${name})
+        string(APPEND includes "#include \"${name}.h\"\n")
+        string(JOIN " " knob_text ${knobs_PARAMS})
+        string(APPEND rows "    {NF_OP_RMS_NORM, NF_${dtype}, NF_W_${wmode}, NF_R_${rounding}, NF_CLASS_${cls}, "
+                           "&${name}, \"${name}\", \"${knobs_SOURCE}\", \"${knob_text}\"},\n")
+      endforeach ()
+    endforeach ()
+  endforeach ()
+
+  add_halide_library(nf_k_cpu_probe FROM nf_generators
+    GENERATOR cpu_probe
+    TARGETS ${targets}
+    USE_RUNTIME nf_halide_runtime)
+  list(APPEND libs nf_k_cpu_probe)
+
+  string(REPLACE ";" " " target_text "${NF_X86_TARGETS}")
+  set(NF_KERNEL_INCLUDES "${includes}")
+  set(NF_KERNEL_ROWS "${rows}")
+  set(NF_KERNEL_TARGETS "${target_text}")
+  configure_file("${CMAKE_CURRENT_SOURCE_DIR}/runtime/src/kernel_table.cpp.in"
+                 "${CMAKE_BINARY_DIR}/generated/kernel_table.cpp" @ONLY)
+  set(NF_KERNEL_LIBS ${libs} PARENT_SCOPE)
+endfunction()

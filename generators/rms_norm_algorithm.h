@@ -1,0 +1,98 @@
+// RMSNorm, the algorithm only (no schedule). Read this file for the math.
+//
+//   inv_rms(r) = 1 / sqrt(sum_c x(c, r)^2 / cols + eps)      (fp32 whatever the dtype)
+//   y(c, r)    = x(c, r) * inv_rms(r) * w'(c),  w' = 1 | w | 1 + w
+//
+// The order of additions is fixed by the row length alone, so a row's result never depends on
+// the schedule, the thread count or the other rows in the call (batch invariance):
+//   * element c of the row feeds lane c mod kLanes (kLanes = 64);
+//   * lanes accumulate chunk by chunk: chunk j holds lane groups [j*kGroups, (j+1)*kGroups),
+//     each chunk starts from 0, and the chunks of a lane are added in order j = 0, 1, ...;
+//   * the ragged tail (cols mod kLanes elements) is added last, into lanes 0..tail-1;
+//   * the 64 lanes combine by a fixed halving tree (l + 32, l + 16, ..., l + 1).
+// A schedule may vectorise lanes, unroll, parallelise chunks or rows: never reorder a sum.
+#pragma once
+
+#include "Halide.h"
+
+namespace normforge {
+
+enum class WeightMode { None = 0, Scale = 1, OnePlus = 2 };
+enum class Rounding { Once = 0, Llama = 1 };
+
+constexpr int kLanes = 64;   // independent partial sums per row
+constexpr int kGroups = 64;  // lane groups per chunk: a chunk is kLanes * kGroups = 4096 elements
+
+// The Funcs, Vars and RDoms a schedule needs. Nothing in here says how anything is computed.
+struct RmsNormFuncs {
+    Halide::Var c{"c"}, r{"r"}, l{"l"}, j{"j"};
+    Halide::Func sq{"sq"};           // sq(c, r): x^2 in fp32
+    Halide::Func chunk_sum{"chunk_sum"};  // chunk_sum(l, j, r): one chunk's lane sums
+    Halide::RDom k;                  // lane groups within one chunk (update of chunk_sum)
+    Halide::Func lane_sum{"lane_sum"};    // lane_sum(l, r): chunks added in order, then the tail
+    Halide::RDom chunks;             // chunk index (update of lane_sum)
+    std::vector<Halide::Func> tree;  // tree[i](l, r): lanes halved i+1 times; tree.back()(0, r) is the total
+    Halide::Func inv_rms{"inv_rms"}; // inv_rms(r)
+    Halide::Func y{"y"};             // y(c, r), the normalized output in the storage dtype
+    Halide::Expr cols;
+};
+
+// x: (cols, rows) in the storage dtype; weight: (cols) in the same dtype (unused for None).
+inline RmsNormFuncs define_rms_norm(const Halide::Func &x, const Halide::Func &weight,
+                                    const Halide::Expr &cols, const Halide::Expr &eps,
+                                    const Halide::Type &dtype, WeightMode mode, Rounding rounding) {
+    using namespace Halide;
+    RmsNormFuncs f;
+    const Var &c = f.c, &r = f.r, &l = f.l, &j = f.j;
+    f.cols = cols;
+
+    f.sq(c, r) = cast<float>(x(c, r)) * cast<float>(x(c, r));
+
+    Expr full_groups = cols / kLanes;                       // complete groups of 64
+    Expr num_chunks = (full_groups + kGroups - 1) / kGroups;
+    f.k = RDom(0, kGroups, "k");
+    f.k.where(j * kGroups + f.k < full_groups);
+    f.chunk_sum(l, j, r) = 0.0f;
+    // The where() clause keeps every index below full_groups * kLanes <= cols; bounds
+    // inference does not see through it, so say so (no clamp is generated).
+    Expr col = unsafe_promise_clamped((j * kGroups + f.k) * kLanes + l, 0, cols - 1);
+    f.chunk_sum(l, j, r) += f.sq(col, r);
+
+    f.chunks = RDom(0, num_chunks, "chunks");
+    Expr tail_len = cols - full_groups * kLanes;
+    Expr tail_col = min(full_groups * kLanes + l, cols - 1);  // clamped: never reads past the row
+    f.lane_sum(l, r) = 0.0f;
+    f.lane_sum(l, r) += f.chunk_sum(l, f.chunks, r);
+    f.lane_sum(l, r) += select(l < tail_len, f.sq(tail_col, r), 0.0f);
+
+    Func prev = f.lane_sum;
+    for (int half = kLanes / 2; half >= 1; half /= 2) {
+        Func t("tree" + std::to_string(half));
+        t(l, r) = prev(l, r) + prev(l + half, r);
+        f.tree.push_back(t);
+        prev = t;
+    }
+    Expr total = prev(0, r);
+    f.inv_rms(r) = 1.0f / sqrt(total / cast<float>(cols) + eps);
+
+    Expr xf = cast<float>(x(c, r));
+    Expr wf = cast<float>(weight(c));
+    Expr normalized;
+    if (mode == WeightMode::None) {
+        normalized = cast(dtype, xf * f.inv_rms(r));
+    } else if (rounding == Rounding::Once || dtype == Float(32)) {
+        // fp32 weight multiply, one rounding (PyTorch, FlashInfer). For fp32 storage the HF-Llama
+        // order is the same computation, so it shares this branch.
+        Expr w = (mode == WeightMode::Scale) ? wf : 1.0f + wf;
+        normalized = cast(dtype, xf * f.inv_rms(r) * w);
+    } else {
+        // HF-Llama: round x * inv_rms to the dtype, then multiply by w' in the dtype.
+        Expr t = cast<float>(cast(dtype, xf * f.inv_rms(r)));
+        Expr w = (mode == WeightMode::Scale) ? wf : cast<float>(cast(dtype, 1.0f + wf));
+        normalized = cast(dtype, t * w);
+    }
+    f.y(c, r) = normalized;
+    return f;
+}
+
+}  // namespace normforge

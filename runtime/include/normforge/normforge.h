@@ -1,0 +1,74 @@
+/* NormForge: RMSNorm kernels compiled ahead of time with Halide, behind one C ABI.
+ *
+ * Every function checks its arguments before doing any work. On failure it returns a status
+ * other than NF_OK, writes no output byte, and nf_last_error() says what was wrong.
+ * Nothing in this library aborts the host process. All functions are thread-safe. */
+#ifndef NORMFORGE_NORMFORGE_H
+#define NORMFORGE_NORMFORGE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    NF_OK = 0,
+    NF_INVALID_ARGUMENT = 1, /* a pointer, size, stride, enum or eps the call cannot accept */
+    NF_UNSUPPORTED = 2,      /* valid, but not something this build can do */
+    NF_DEVICE_ERROR = 3,     /* no usable device (GPU) or a device failure */
+    NF_INTERNAL_ERROR = 4    /* a kernel failed (out of memory, ...) */
+} nf_status;
+
+typedef enum { NF_F32 = 0, NF_F16 = 1, NF_BF16 = 2 } nf_dtype;
+typedef enum { NF_WEIGHT_NONE = 0, NF_WEIGHT_SCALE = 1, NF_WEIGHT_ONE_PLUS = 2 } nf_weight_mode;
+typedef enum { NF_ROUND_ONCE = 0, NF_ROUND_LLAMA = 1 } nf_rounding;
+
+/* A row-major matrix: row r starts at element r * row_stride (row_stride >= cols). */
+typedef struct {
+    void *data;
+    nf_dtype dtype;
+    int64_t rows, cols, row_stride;
+} nf_matrix;
+
+typedef struct {
+    float eps;                  /* >= 0 and finite */
+    nf_weight_mode weight_mode; /* y = x * inv_rms * w' with w' = 1, w, or 1 + w (Gemma) */
+    nf_rounding rounding;       /* ONCE: fp32 weight multiply, one rounding (PyTorch);
+                                   LLAMA: round x * inv_rms to the dtype, then multiply by w' in
+                                   the dtype (Hugging Face Llama) */
+} nf_norm_params;
+
+/* RMSNorm of every row: inv_rms = 1 / sqrt(mean(x^2) + eps), accumulated in fp32.
+   weight: cols elements of x's dtype, NULL when weight_mode is NONE.
+   y: same dtype and shape as x; may be exactly x (in place); must not partially overlap x.
+   inv_rms: NULL, or rows floats receiving 1/sqrt(mean(x^2)+eps).
+   rows == 0 is a successful no-op. A row's result does not depend on the other rows of the
+   call or on the thread count. */
+nf_status nf_rms_norm(const nf_matrix *x, const void *weight, const nf_norm_params *p,
+                      nf_matrix *y, float *inv_rms);
+
+/* Message of the last failed call on this thread ("" if none failed yet). */
+const char *nf_last_error(void);
+/* Library version, e.g. "0.1.0". */
+const char *nf_version(void);
+/* The compiled x86 feature level that runs on this CPU, e.g. "avx512_zen4", "avx2", "sse41". */
+const char *nf_cpu_variant(void);
+/* Threads the kernels may use: n >= 1, or 0 for all cores. Process-wide. */
+void nf_set_num_threads(int n);
+
+/* Introspection (used by `normforge info`): the compiled kernels. Returns 0 past the end. */
+typedef struct {
+    const char *name;       /* kernel function name */
+    const char *db_entry;   /* which schedules/db entry its knobs came from */
+    const char *knobs;      /* the knob values, "k=v k=v" */
+} nf_kernel_info;
+int nf_get_kernel_info(int index, nf_kernel_info *out);
+/* The x86 feature levels compiled into every kernel, most specific first. */
+const char *nf_compiled_targets(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NORMFORGE_NORMFORGE_H */

@@ -1,0 +1,130 @@
+#include "checks.h"
+
+#include <inttypes.h>
+#include <math.h>
+
+#include <limits>
+
+#include "errors.h"
+
+namespace normforge {
+
+size_t dtype_size(nf_dtype d) {
+    switch (d) {
+    case NF_F32: return 4;
+    case NF_F16: return 2;
+    case NF_BF16: return 2;
+    }
+    return 0;
+}
+
+const char *dtype_name(nf_dtype d) {
+    switch (d) {
+    case NF_F32: return "NF_F32";
+    case NF_F16: return "NF_F16";
+    case NF_BF16: return "NF_BF16";
+    }
+    return "unknown";
+}
+
+nf_status check_matrix(const char *fn, const char *name, const nf_matrix *m) {
+    if (m == nullptr) return fail(NF_INVALID_ARGUMENT, "%s: %s is NULL", fn, name);
+    if (dtype_size(m->dtype) == 0)
+        return fail(NF_INVALID_ARGUMENT, "%s: %s->dtype = %d is not an nf_dtype (NF_F32, NF_F16 or NF_BF16)",
+                    fn, name, static_cast<int>(m->dtype));
+    if (m->rows < 0)
+        return fail(NF_INVALID_ARGUMENT, "%s: %s->rows = %" PRId64 " is negative", fn, name, m->rows);
+    if (m->rows == 0) return NF_OK;  // nothing is read or written: cols/stride/data are not used
+    if (m->cols <= 0)
+        return fail(NF_INVALID_ARGUMENT, "%s: %s->cols = %" PRId64 " must be positive when rows > 0",
+                    fn, name, m->cols);
+    if (m->row_stride < m->cols)
+        return fail(NF_INVALID_ARGUMENT,
+                    "%s: %s->row_stride = %" PRId64 " is smaller than %s->cols = %" PRId64, fn, name,
+                    m->row_stride, name, m->cols);
+    if (m->data == nullptr) return fail(NF_INVALID_ARGUMENT, "%s: %s->data is NULL", fn, name);
+    const int64_t max_elems = std::numeric_limits<int64_t>::max() / 8;
+    if (m->row_stride > max_elems / m->rows)
+        return fail(NF_INVALID_ARGUMENT, "%s: %s is too large to address (rows * row_stride overflows)",
+                    fn, name);
+    return NF_OK;
+}
+
+nf_status check_same_shape(const char *fn, const char *name, const nf_matrix *out,
+                           const nf_matrix *x) {
+    if (out->dtype != x->dtype)
+        return fail(NF_INVALID_ARGUMENT, "%s: %s->dtype (%s) does not match x->dtype (%s)", fn, name,
+                    dtype_name(out->dtype), dtype_name(x->dtype));
+    if (out->rows != x->rows || (x->rows > 0 && out->cols != x->cols))
+        return fail(NF_INVALID_ARGUMENT,
+                    "%s: %s is %" PRId64 "x%" PRId64 " but x is %" PRId64 "x%" PRId64, fn, name,
+                    out->rows, out->cols, x->rows, x->cols);
+    return NF_OK;
+}
+
+nf_status check_eps(const char *fn, float eps) {
+    if (!isfinite(eps) || eps < 0.0f)
+        return fail(NF_INVALID_ARGUMENT, "%s: eps = %g must be finite and >= 0", fn,
+                    static_cast<double>(eps));
+    return NF_OK;
+}
+
+nf_status check_params(const char *fn, const nf_norm_params *p) {
+    if (p == nullptr) return fail(NF_INVALID_ARGUMENT, "%s: params is NULL", fn);
+    if (nf_status s = check_eps(fn, p->eps)) return s;
+    if (p->weight_mode != NF_WEIGHT_NONE && p->weight_mode != NF_WEIGHT_SCALE &&
+        p->weight_mode != NF_WEIGHT_ONE_PLUS)
+        return fail(NF_INVALID_ARGUMENT,
+                    "%s: params->weight_mode = %d is not an nf_weight_mode (NONE, SCALE or ONE_PLUS)",
+                    fn, static_cast<int>(p->weight_mode));
+    if (p->rounding != NF_ROUND_ONCE && p->rounding != NF_ROUND_LLAMA)
+        return fail(NF_INVALID_ARGUMENT,
+                    "%s: params->rounding = %d is not an nf_rounding (NF_ROUND_ONCE or NF_ROUND_LLAMA)",
+                    fn, static_cast<int>(p->rounding));
+    return NF_OK;
+}
+
+nf_status check_limits(const char *fn, const char *name, const nf_matrix *m) {
+    const int64_t kMax = std::numeric_limits<int32_t>::max();
+    if (m->cols > kMax || m->row_stride > kMax)
+        return fail(NF_UNSUPPORTED,
+                    "%s: %s->cols and ->row_stride must be below 2^31 (got cols = %" PRId64
+                    ", row_stride = %" PRId64 ")",
+                    fn, name, m->cols, m->row_stride);
+    return NF_OK;
+}
+
+Span matrix_span(const nf_matrix *m) {
+    Span s;
+    if (m == nullptr || m->rows <= 0 || m->data == nullptr) return s;
+    const size_t esize = dtype_size(m->dtype);
+    s.begin = static_cast<const char *>(m->data);
+    s.end = s.begin + ((m->rows - 1) * m->row_stride + m->cols) * static_cast<int64_t>(esize);
+    return s;
+}
+
+Span vector_span(const void *p, int64_t count, size_t elem_size) {
+    Span s;
+    if (p == nullptr || count <= 0) return s;
+    s.begin = static_cast<const char *>(p);
+    s.end = s.begin + count * static_cast<int64_t>(elem_size);
+    return s;
+}
+
+nf_status check_in_place_or_disjoint(const char *fn, const char *out_name, const nf_matrix *out,
+                                     const char *in_name, const nf_matrix *in) {
+    if (out->data == in->data && out->row_stride == in->row_stride) return NF_OK;  // in place
+    if (matrix_span(out).overlaps(matrix_span(in)))
+        return fail(NF_INVALID_ARGUMENT,
+                    "%s: %s partially overlaps %s (it may be exactly %s: same data and "
+                    "row_stride, or not overlap it at all)",
+                    fn, out_name, in_name, in_name);
+    return NF_OK;
+}
+
+nf_status check_disjoint(const char *fn, const char *a_name, Span a, const char *b_name, Span b) {
+    if (a.overlaps(b)) return fail(NF_INVALID_ARGUMENT, "%s: %s overlaps %s", fn, a_name, b_name);
+    return NF_OK;
+}
+
+}  // namespace normforge

@@ -1,0 +1,44 @@
+// Argument checks shared by every entry point. Each returns NF_OK, or records a message that
+// names the argument (via fail()) and returns the status to hand back to the caller.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "normforge/normforge.h"
+
+namespace normforge {
+
+// Bytes per element of a valid dtype (0 for an unknown one).
+size_t dtype_size(nf_dtype d);
+const char *dtype_name(nf_dtype d);
+
+// A byte range [begin, end) a buffer argument spans; empty when begin == end.
+struct Span {
+    const char *begin = nullptr;
+    const char *end = nullptr;
+    bool overlaps(const Span &o) const { return begin < o.end && o.begin < end; }
+};
+
+// m: not NULL, known dtype, rows >= 0, cols > 0 when rows > 0, row_stride >= cols, data not NULL
+// when rows > 0, total size representable. `fn` and `name` prefix the message.
+nf_status check_matrix(const char *fn, const char *name, const nf_matrix *m);
+// out has x's dtype and shape.
+nf_status check_same_shape(const char *fn, const char *name, const nf_matrix *out,
+                           const nf_matrix *x);
+nf_status check_params(const char *fn, const nf_norm_params *p);
+// eps >= 0 and finite.
+nf_status check_eps(const char *fn, float eps);
+// Limits of one kernel call that the library does not split itself.
+nf_status check_limits(const char *fn, const char *name, const nf_matrix *m);
+
+Span matrix_span(const nf_matrix *m);
+Span vector_span(const void *p, int64_t count, size_t elem_size);
+
+// out may be exactly `in` (same data, same row_stride) or disjoint from it; anything else fails.
+nf_status check_in_place_or_disjoint(const char *fn, const char *out_name, const nf_matrix *out,
+                                     const char *in_name, const nf_matrix *in);
+// Two arguments that must not share any byte.
+nf_status check_disjoint(const char *fn, const char *a_name, Span a, const char *b_name, Span b);
+
+}  // namespace normforge

@@ -1,0 +1,27 @@
+// Error state: the per-thread last-error message and the per-call context that Halide's error
+// handler writes into (so a kernel error is captured, never printed, never aborts).
+// The runtime uses no C++ standard library that needs libstdc++ at link time, so C programs
+// link libnormforge.a with a C linker and only -lpthread -ldl -lm.
+#pragma once
+
+#include <pthread.h>
+
+#include "normforge/normforge.h"
+
+namespace normforge {
+
+constexpr int kMessageSize = 512;
+
+// Passed to every kernel as its user_context.
+struct CallContext {
+    pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;  // workers may report concurrently
+    char halide_error[kMessageSize] = {0};              // first Halide error message, if any
+};
+
+// Installs NormForge's Halide error handler once (idempotent, thread-safe).
+void install_halide_handlers();
+
+// Records a printf-style message as this thread's last error and returns `status`.
+nf_status fail(nf_status status, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+}  // namespace normforge

@@ -1,0 +1,37 @@
+// Building halide_buffer_t views over the caller's memory (no copies) and choosing a kernel.
+#pragma once
+
+#include <cstdint>
+
+#include "HalideRuntime.h"
+#include "kernel_table.h"
+#include "normforge/normforge.h"
+
+namespace normforge {
+
+// A 2-D view: dim 0 = columns (stride 1), dim 1 = rows (stride row_stride).
+struct MatrixView {
+    halide_dimension_t dims[2];
+    halide_buffer_t buf;
+    MatrixView(void *data, nf_dtype dtype, int64_t rows, int64_t cols, int64_t row_stride);
+};
+
+// A 1-D dense view of n elements.
+struct VectorView {
+    halide_dimension_t dim;
+    halide_buffer_t buf;
+    VectorView(const void *data, halide_type_t type, int64_t n);
+};
+
+halide_type_t halide_type_of_dtype(nf_dtype d);
+
+// Calls of at most this many elements run on the calling thread ("small" kernels).
+constexpr int64_t kSmallCallElements = 65536;
+// Rows per kernel call: the runtime splits taller calls (rows are independent).
+constexpr int64_t kMaxRowsPerCall = int64_t(1) << 30;
+
+// The kernel for this op/dtype/variant/shape, or nullptr.
+const KernelEntry *find_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode w, nf_rounding r,
+                               int64_t rows, int64_t cols);
+
+}  // namespace normforge

@@ -1,0 +1,39 @@
+// The schedule knobs: plain data. The same record is what the build passes to the generator
+// (as generator params), what schedules/db/*.json stores, and what a tuner searches.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace normforge {
+
+struct CpuKnobs {
+    int vec_mult = 1;       // vector width = vec_mult x the target's natural fp32 width (<= 64 lanes)
+    int rows_per_task = 4;  // rows computed by one parallel task (many-rows kernels)
+    int parallel = 1;       // 1: rows run on the thread pool; 0: the calling thread only
+    int unroll = 1;         // unroll of the per-element loops (normalize pass)
+};
+
+// One knob's name, allowed values, and the generator param it maps to.
+struct KnobDomain {
+    std::string name;
+    std::vector<int> values;
+};
+
+// The x86 family's search space; restrictions are checked by valid_cpu_knobs().
+inline std::vector<KnobDomain> x86_knob_space() {
+    return {{"vec_mult", {1, 2, 4}},
+            {"rows_per_task", {1, 2, 4, 8, 16, 32}},
+            {"parallel", {0, 1}},
+            {"unroll", {1, 2, 4}}};
+}
+
+// Restrictions between knobs: the vector (natural_lanes * vec_mult) must divide the 64 lanes
+// of the fixed summation order, so a knob never changes how partial sums combine.
+inline bool valid_cpu_knobs(const CpuKnobs &k, int natural_lanes) {
+    int w = natural_lanes * k.vec_mult;
+    return k.vec_mult >= 1 && w <= 64 && 64 % w == 0 && k.rows_per_task >= 1 &&
+           (k.parallel == 0 || k.parallel == 1) && k.unroll >= 1 && k.unroll <= 8;
+}
+
+}  // namespace normforge

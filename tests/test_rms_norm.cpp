@@ -1,0 +1,200 @@
+// nf_rms_norm against the float64 reference: every dtype x weight mode x rounding order, the
+// hidden sizes and row counts that matter, padded strides, in place, inv_rms, NaN/Inf rows.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <tuple>
+
+#include "reference.h"
+
+using namespace nftest;
+
+namespace {
+
+const char *dtype_str(nf_dtype d) { return d == NF_F32 ? "f32" : d == NF_F16 ? "f16" : "bf16"; }
+const char *mode_str(nf_weight_mode m) {
+    return m == NF_WEIGHT_NONE ? "none" : m == NF_WEIGHT_SCALE ? "scale" : "one_plus";
+}
+
+struct Case {
+    int64_t rows, cols, pad;
+    bool in_place;
+    bool want_inv_rms;
+};
+
+// Runs one call and checks every element, the padding, and inv_rms. Returns failures seen.
+void run_case(nf_dtype d, nf_weight_mode m, nf_rounding rnd, const Case &cs, uint32_t seed) {
+    SCOPED_TRACE(std::string(dtype_str(d)) + " " + mode_str(m) + (rnd ? " llama" : " once") +
+                 " rows=" + std::to_string(cs.rows) + " cols=" + std::to_string(cs.cols) +
+                 " pad=" + std::to_string(cs.pad) + (cs.in_place ? " in-place" : ""));
+    nf_norm_params p{1e-5f, m, rnd};
+    Matrix x(d, cs.rows, cs.cols, cs.pad);
+    x.randomize(seed, 1.5);
+    Matrix w = random_weight(d, cs.cols, seed + 1);
+    const Matrix x_in = x;  // the reference reads the input even when the call is in place
+    Matrix y(d, cs.rows, cs.cols, cs.pad);
+    y.poison();
+    const std::vector<uint8_t> y_before = y.bytes;
+    std::vector<float> inv(size_t(std::max<int64_t>(cs.rows, 1)), -1.0f);
+
+    nf_matrix xv = x.view();
+    nf_matrix yv = cs.in_place ? x.view() : y.view();
+    const void *wp = m == NF_WEIGHT_NONE ? nullptr : w.data();
+    nf_status s = nf_rms_norm(&xv, wp, &p, &yv, cs.want_inv_rms ? inv.data() : nullptr);
+    ASSERT_EQ(s, NF_OK) << nf_last_error();
+
+    Matrix &out = cs.in_place ? x : y;
+    int bad = 0;
+    for (int64_t r = 0; r < cs.rows && bad < 5; r++) {
+        RefRow ref = reference_row(x_in, r, &w, p);
+        for (int64_t c = 0; c < cs.cols && bad < 5; c++) {
+            double got = out.get(r, c);
+            if (!close(got, ref.y[size_t(c)], d)) {
+                ADD_FAILURE() << "y(" << r << ", " << c << ") = " << got << ", reference "
+                              << ref.y[size_t(c)];
+                bad++;
+            }
+        }
+        if (cs.want_inv_rms) {
+            EXPECT_NEAR(inv[size_t(r)], ref.inv_rms, 2e-6 * ref.inv_rms) << "inv_rms row " << r;
+        }
+    }
+    // Padding between rows (and after the last row) is untouched.
+    const std::vector<uint8_t> &after = out.bytes;
+    const std::vector<uint8_t> &pad_ref = cs.in_place ? x_in.bytes : y_before;
+    const size_t es = elem_size(d);
+    for (int64_t r = 0; r < cs.rows; r++)
+        for (int64_t c = cs.cols; c < cs.cols + cs.pad; c++) {
+            size_t i = size_t(r * (cs.cols + cs.pad) + c) * es;
+            ASSERT_EQ(0, std::memcmp(&after[i], &pad_ref[i], es)) << "padding written at row " << r;
+        }
+    if (!cs.want_inv_rms) EXPECT_EQ(inv[0], -1.0f);
+}
+
+using Variant = std::tuple<nf_dtype, nf_weight_mode, nf_rounding>;
+
+class RmsNormVariant : public ::testing::TestWithParam<Variant> {};
+
+TEST_P(RmsNormVariant, HiddenSizesAndRowCounts) {
+    auto [d, m, rnd] = GetParam();
+    const int64_t hidden[] = {1, 3, 8, 17, 64, 127, 4096, 4097, 5120, 65536};
+    const int64_t rows[] = {0, 1, 2, 33, 1000};
+    uint32_t seed = 1;
+    for (int64_t c : hidden)
+        for (int64_t r : rows) {
+            if (r * c > 6000000) continue;  // 1000 x 65536 is covered by 33 x 65536 per row
+            run_case(d, m, rnd, Case{r, c, 0, false, (seed % 2) == 0}, seed++);
+        }
+}
+
+TEST_P(RmsNormVariant, PaddedStridesInPlaceAndInvRms) {
+    auto [d, m, rnd] = GetParam();
+    uint32_t seed = 100;
+    for (int64_t c : {1, 17, 127, 4097}) {
+        run_case(d, m, rnd, Case{33, c, 7, false, true}, seed++);
+        run_case(d, m, rnd, Case{33, c, 0, true, true}, seed++);
+        run_case(d, m, rnd, Case{33, c, 5, true, false}, seed++);
+        run_case(d, m, rnd, Case{2, c, 64, false, false}, seed++);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllVariants, RmsNormVariant,
+    ::testing::Combine(::testing::Values(NF_F32, NF_F16, NF_BF16),
+                       ::testing::Values(NF_WEIGHT_NONE, NF_WEIGHT_SCALE, NF_WEIGHT_ONE_PLUS),
+                       ::testing::Values(NF_ROUND_ONCE, NF_ROUND_LLAMA)),
+    [](const ::testing::TestParamInfo<Variant> &info) {
+        return std::string(dtype_str(std::get<0>(info.param))) + "_" +
+               mode_str(std::get<1>(info.param)) +
+               (std::get<2>(info.param) == NF_ROUND_LLAMA ? "_llama" : "_once");
+    });
+
+// A row with a NaN or an Inf poisons only its own row.
+TEST(RmsNorm, NanAndInfStayInTheirRow) {
+    for (nf_dtype d : {NF_F32, NF_F16, NF_BF16}) {
+        for (int64_t cols : {17, 4096}) {
+            Matrix x(d, 6, cols);
+            x.randomize(7);
+            x.set(1, cols / 2, std::nan(""));
+            x.set(3, 0, INFINITY);
+            x.set(4, cols - 1, -INFINITY);
+            Matrix w = random_weight(d, cols, 8);
+            Matrix y(d, 6, cols);
+            nf_matrix xv = x.view(), yv = y.view();
+            nf_norm_params p{1e-6f, NF_WEIGHT_SCALE, NF_ROUND_ONCE};
+            std::vector<float> inv(6);
+            ASSERT_EQ(nf_rms_norm(&xv, w.data(), &p, &yv, inv.data()), NF_OK) << nf_last_error();
+            for (int64_t r : {0, 2, 5}) {
+                RefRow ref = reference_row(x, r, &w, p);
+                for (int64_t c = 0; c < cols; c++)
+                    ASSERT_TRUE(close(y.get(r, c), ref.y[size_t(c)], d)) << "clean row " << r;
+            }
+            for (int64_t c = 0; c < cols; c++) ASSERT_TRUE(std::isnan(y.get(1, c)));
+            EXPECT_TRUE(std::isnan(inv[1]));
+            // Inf in the row: sum of squares is Inf, inv_rms is 0: finite elements become 0,
+            // the Inf element becomes NaN (Inf * 0).
+            for (int64_t r : {3, 4}) {
+                EXPECT_EQ(inv[size_t(r)], 0.0f);
+                for (int64_t c = 0; c < cols; c++) {
+                    double v = y.get(r, c);
+                    if (std::isinf(x.get(r, c))) EXPECT_TRUE(std::isnan(v));
+                    else EXPECT_EQ(v, 0.0);
+                }
+            }
+        }
+    }
+}
+
+// fp16 squares overflow fp16 (max 65504) quickly: the statistic must accumulate in fp32.
+TEST(RmsNorm, Fp16LargeValuesAccumulateInFp32) {
+    Matrix x(NF_F16, 2, 4096);
+    x.randomize(11, 3000.0);  // squares ~ 1e7, far past fp16 range
+    Matrix y(NF_F16, 2, 4096);
+    nf_matrix xv = x.view(), yv = y.view();
+    nf_norm_params p{1e-6f, NF_WEIGHT_NONE, NF_ROUND_ONCE};
+    ASSERT_EQ(nf_rms_norm(&xv, nullptr, &p, &yv, nullptr), NF_OK) << nf_last_error();
+    for (int64_t r = 0; r < 2; r++) {
+        RefRow ref = reference_row(x, r, nullptr, p);
+        for (int64_t c = 0; c < 4096; c++) ASSERT_TRUE(close(y.get(r, c), ref.y[size_t(c)], NF_F16));
+    }
+}
+
+// A million-element row: the fixed 64-lane, chunked summation stays accurate.
+TEST(RmsNorm, LongRowIsAccurate) {
+    const int64_t cols = 1 << 20;
+    Matrix x(NF_F32, 1, cols);
+    x.randomize(12, 1.0, 0.5);
+    Matrix y(NF_F32, 1, cols);
+    nf_matrix xv = x.view(), yv = y.view();
+    nf_norm_params p{0.0f, NF_WEIGHT_NONE, NF_ROUND_ONCE};
+    float inv = 0;
+    ASSERT_EQ(nf_rms_norm(&xv, nullptr, &p, &yv, &inv), NF_OK) << nf_last_error();
+    RefRow ref = reference_row(x, 0, nullptr, p);
+    EXPECT_NEAR(inv, ref.inv_rms, 1e-6 * ref.inv_rms);
+}
+
+TEST(RmsNorm, ZeroRowsIsANoOp) {
+    Matrix x(NF_F32, 0, 16), y(NF_F32, 0, 16);
+    nf_matrix xv = x.view(), yv = y.view();
+    xv.data = nullptr;  // not read when there are no rows
+    yv.data = nullptr;
+    nf_norm_params p{1e-6f, NF_WEIGHT_NONE, NF_ROUND_ONCE};
+    EXPECT_EQ(nf_rms_norm(&xv, nullptr, &p, &yv, nullptr), NF_OK);
+    xv.cols = yv.cols = 0;  // cols <= 0 is only an error when rows > 0
+    EXPECT_EQ(nf_rms_norm(&xv, nullptr, &p, &yv, nullptr), NF_OK);
+}
+
+TEST(RmsNorm, VersionAndCpuVariant) {
+    EXPECT_STREQ(nf_version(), NF_EXPECTED_VERSION);
+    const std::string v = nf_cpu_variant();
+    EXPECT_TRUE(v == "avx512_sapphirerapids" || v == "avx512_zen4" || v == "avx512_skylake" ||
+                v == "avx2" || v == "sse41")
+        << v;
+    EXPECT_NE(std::string(nf_compiled_targets()).find("sse41"), std::string::npos);
+    nf_kernel_info info;
+    ASSERT_EQ(nf_get_kernel_info(0, &info), 1);
+    EXPECT_NE(std::string(info.db_entry).find("rms_norm"), std::string::npos);
+    EXPECT_EQ(nf_get_kernel_info(100000, &info), 0);
+}
+
+}  // namespace
