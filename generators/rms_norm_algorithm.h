@@ -30,7 +30,8 @@ struct RmsNormFuncs {
     Halide::Func chunk_sum{"chunk_sum"};  // chunk_sum(l, j, r): one chunk's lane sums
     Halide::RDom k;                  // lane groups within one chunk (update of chunk_sum)
     Halide::Func lane_sum{"lane_sum"};    // lane_sum(l, r): chunks added in order, then the tail
-    Halide::RDom chunks;             // chunk index (update of lane_sum)
+    Halide::RDom chunks;             // chunk index (update 0 of lane_sum)
+    Halide::RDom tail;               // the last cols mod 64 elements (update 1 of lane_sum)
     std::vector<Halide::Func> tree;  // tree[i](l, r): lanes halved i+1 times; tree.back()(0, r) is the total
     Halide::Func inv_rms{"inv_rms"}; // inv_rms(r)
     Halide::Func y{"y"};             // y(c, r), the normalized output in the storage dtype
@@ -59,11 +60,12 @@ inline RmsNormFuncs define_rms_norm(const Halide::Func &x, const Halide::Func &w
     f.chunk_sum(l, j, r) += f.sq(col, r);
 
     f.chunks = RDom(0, num_chunks, "chunks");
-    Expr tail_len = cols - full_groups * kLanes;
-    Expr tail_col = min(full_groups * kLanes + l, cols - 1);  // clamped: never reads past the row
+    f.tail = RDom(0, kLanes, "tail");
+    f.tail.where(f.tail < cols - full_groups * kLanes);
+    Expr tail_col = unsafe_promise_clamped(full_groups * kLanes + f.tail, 0, cols - 1);
     f.lane_sum(l, r) = 0.0f;
     f.lane_sum(l, r) += f.chunk_sum(l, f.chunks, r);
-    f.lane_sum(l, r) += select(l < tail_len, f.sq(tail_col, r), 0.0f);
+    f.lane_sum(f.tail, r) += f.sq(tail_col, r);
 
     Func prev = f.lane_sum;
     for (int half = kLanes / 2; half >= 1; half /= 2) {

@@ -32,17 +32,17 @@ inline void schedule_rms_norm_x86(RmsNormFuncs &f, Halide::Func y, Halide::Func 
     if (k.parallel) inv_out.parallel(ro);
     inv_out.compute_with(y, ri);
 
-    f.inv_rms.compute_at(y, ri);
-    f.lane_sum.compute_at(y, ri).vectorize(f.l, w);
+    // One row's statistic at a time; constant-size storage keeps it on the stack (a
+    // dynamic size would be a heap allocation per row).
+    f.inv_rms.compute_at(y, ri).bound_storage(f.r, 1);
+    f.lane_sum.compute_at(y, ri).bound_storage(f.r, 1).vectorize(f.l, w);
     // lane_sum.update(0): for each chunk (in order), for each vector of lanes.
     f.lane_sum.update(0).split(f.l, lo, li, w).reorder(li, lo, f.chunks.x).vectorize(li).unroll(lo);
-    f.lane_sum.update(1).split(f.l, lo, li, w).reorder(li, lo).vectorize(li).unroll(lo);
+    // update(1), the ragged tail, stays a scalar loop of at most 63 elements.
     // chunk_sum: 64/w independent vector accumulators, one pass over the chunk's lane groups.
     f.chunk_sum.compute_at(f.lane_sum, f.chunks.x).vectorize(f.l, w);
     f.chunk_sum.update().split(f.l, lo, li, w).reorder(li, lo, f.k.x).vectorize(li).unroll(lo);
-    for (Func &t : f.tree) {
-        t.compute_at(y, ri);
-    }
+    // The 64 -> 1 tree is inlined into inv_rms: 63 scalar adds per row, in the fixed order.
 }
 
 }  // namespace normforge

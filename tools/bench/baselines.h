@@ -1,0 +1,22 @@
+// Baselines the bench measures NormForge against, in the same run: a plain copy of the same
+// bytes (the memory floor), a naive C++ loop (-O3 -march=native), and hand-written intrinsics.
+#pragma once
+
+#include <cstdint>
+
+namespace nfbench {
+
+// Storage dtypes the baselines handle: f32 and bf16 (x, w, y share it).
+enum class Dtype { F32, BF16 };
+
+// y = x / sqrt(mean(x^2) + eps) * w, rows x cols, dense rows. Naive scalar loop.
+void naive_rms_norm(Dtype d, const void *x, const void *w, void *y, int64_t rows, int64_t cols,
+                    float eps);
+
+// Hand-written intrinsics: AVX-512 (with AVX512-BF16 conversions when present) or AVX2+FMA.
+// Returns the ISA used ("avx512", "avx2"), or nullptr when the CPU has neither.
+const char *simd_isa();
+void simd_rms_norm(Dtype d, const void *x, const void *w, void *y, int64_t rows, int64_t cols,
+                   float eps);
+
+}  // namespace nfbench

@@ -1,0 +1,54 @@
+// normforge: the command-line tool. Subcommands: info, bench.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "bench/bench.h"
+#include "normforge/normforge.h"
+
+namespace {
+
+int run_info() {
+    std::printf("NormForge %s\n", nf_version());
+    std::printf("compiled x86-64 feature levels (most specific first): %s\n", nf_compiled_targets());
+    std::printf("feature level running on this CPU: %s\n", nf_cpu_variant());
+    std::printf("\nkernels (knobs and the schedules/db entry they came from):\n");
+    nf_kernel_info k;
+    for (int i = 0; nf_get_kernel_info(i, &k); i++)
+        std::printf("  %-42s %-44s %s\n", k.name, k.db_entry, k.knobs);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    CLI::App app{"NormForge: RMSNorm kernels compiled ahead of time with Halide"};
+    app.require_subcommand(1);
+
+    app.add_subcommand("info", "Show the version, compiled targets, CPU variant and kernels");
+
+    nfbench::BenchOptions bopt;
+    bool quick = false;
+    auto *bench = app.add_subcommand(
+        "bench", "Measure NormForge against a plain copy, a naive loop and intrinsics (same run)");
+    bench->add_option("--shapes", bopt.shapes, "Shapes ROWSxCOLS (default: 1x4096 64x4096 4096x4096 65536x4096)")
+        ->delimiter(',');
+    bench->add_option("--dtypes", bopt.dtypes, "Storage dtypes: f32, bf16 (default both)")->delimiter(',');
+    bench->add_option("--threads", bopt.threads, "Threads for NormForge (baselines are single-threaded)")
+        ->check(CLI::NonNegativeNumber);
+    bench->add_option("--reps", bopt.reps, "Timed repetitions per implementation (median reported)")
+        ->check(CLI::PositiveNumber);
+    bench->add_option("--json", bopt.json_path, "Also write every number to this JSON file");
+    bench->add_flag("--quick", quick, "Short run: 1x4096 64x4096 4096x4096, 5 repetitions");
+
+    CLI11_PARSE(app, argc, argv);
+
+    if (app.got_subcommand("info")) return run_info();
+    if (app.got_subcommand("bench")) {
+        if (bopt.shapes.empty()) bopt.shapes = quick ? nfbench::quick_shapes() : nfbench::default_shapes();
+        if (bopt.dtypes.empty()) bopt.dtypes = {"f32", "bf16"};
+        if (quick) bopt.reps = 5;
+        return nfbench::run_bench(bopt);
+    }
+    return 0;
+}
