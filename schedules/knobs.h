@@ -12,6 +12,9 @@ struct CpuKnobs {
     int rows_per_task = 4;  // rows computed by one parallel task (many-rows kernels)
     int parallel = 1;       // 1: rows run on the thread pool; 0: the calling thread only
     int unroll = 1;         // unroll of the per-element loops (normalize pass)
+    int stream_rows = 0;    // runtime knob: > 0 = tiles of this many rows are normalized into a
+                            // cache-resident buffer and streamed to y (the runtime then runs the
+                            // tiles on the thread pool, so the kernel itself is serial)
 };
 
 // One knob's name, allowed values, and the generator param it maps to.
@@ -25,7 +28,8 @@ inline std::vector<KnobDomain> x86_knob_space() {
     return {{"vec_mult", {1, 2, 4}},
             {"rows_per_task", {1, 2, 4, 8, 16, 32}},
             {"parallel", {0, 1}},
-            {"unroll", {1, 2, 4}}};
+            {"unroll", {1, 2, 4}},
+            {"stream_rows", {0, 4, 8, 16, 32}}};
 }
 
 // Restrictions between knobs: the vector (natural_lanes * vec_mult) must divide the 64 lanes
@@ -33,7 +37,8 @@ inline std::vector<KnobDomain> x86_knob_space() {
 inline bool valid_cpu_knobs(const CpuKnobs &k, int natural_lanes) {
     int w = natural_lanes * k.vec_mult;
     return k.vec_mult >= 1 && w <= 64 && 64 % w == 0 && k.rows_per_task >= 1 &&
-           (k.parallel == 0 || k.parallel == 1) && k.unroll >= 1 && k.unroll <= 8;
+           (k.parallel == 0 || k.parallel == 1) && k.unroll >= 1 && k.unroll <= 8 &&
+           k.stream_rows >= 0 && (k.stream_rows == 0 || k.parallel == 0);
 }
 
 }  // namespace normforge

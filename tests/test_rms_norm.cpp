@@ -198,3 +198,53 @@ TEST(RmsNorm, VersionAndCpuVariant) {
 }
 
 }  // namespace
+
+namespace {
+
+// Calls with outputs of 16 MiB or more go through row tiles and streaming stores: the same
+// checks (sampled rows against the reference, all padding, in place), and bitwise the same rows
+// as a small call computes.
+TEST(RmsNorm, LargeCallsThroughTilesAndStreamingStores) {
+    for (nf_dtype d : {NF_F32, NF_F16, NF_BF16}) {
+        for (bool in_place : {false, true}) {
+            SCOPED_TRACE(std::string(dtype_str(d)) + (in_place ? " in place" : ""));
+            const int64_t cols = 4097, pad = 3;
+            const int64_t rows = (int64_t(17) << 20) / (cols * int64_t(elem_size(d))) + 1;
+            Matrix x(d, rows, cols, pad);
+            x.randomize(900 + uint32_t(d));
+            const Matrix x_in = x;
+            Matrix w = random_weight(d, cols, 901);
+            Matrix y(d, in_place ? 1 : rows, cols, pad);
+            if (!in_place) y.poison();
+            const std::vector<uint8_t> y_before = y.bytes;
+            nf_norm_params p{1e-5f, NF_WEIGHT_ONE_PLUS, NF_ROUND_ONCE};
+            nf_matrix xv = x.view(), yv = in_place ? x.view() : y.view();
+            std::vector<float> inv(static_cast<size_t>(rows));
+            ASSERT_EQ(nf_rms_norm(&xv, w.data(), &p, &yv, in_place ? nullptr : inv.data()), NF_OK)
+                << nf_last_error();
+            Matrix &out = in_place ? x : y;
+            const std::vector<uint8_t> &pad_ref = in_place ? x_in.bytes : y_before;
+            const size_t es = elem_size(d);
+            for (int64_t r = 0; r < rows; r++) {
+                const size_t pad_at = size_t(r * (cols + pad) + cols) * es;
+                ASSERT_EQ(0, std::memcmp(&out.bytes[pad_at], &pad_ref[pad_at], size_t(pad) * es))
+                    << "padding written after row " << r;
+            }
+            for (int64_t r = 0; r < rows; r += 97) {
+                RefRow ref = reference_row(x_in, r, &w, p);
+                for (int64_t c = 0; c < cols; c++)
+                    ASSERT_TRUE(close(out.get(r, c), ref.y[size_t(c)], d)) << "y(" << r << "," << c << ")";
+                if (!in_place) ASSERT_NEAR(inv[size_t(r)], ref.inv_rms, 2e-6 * ref.inv_rms);
+            }
+            // The last row again, alone (a small call): bitwise the same.
+            Matrix one(d, 1, cols), one_y(d, 1, cols);
+            std::memcpy(one.data(), x_in.bytes.data() + size_t((rows - 1) * (cols + pad)) * es, size_t(cols) * es);
+            nf_matrix ov = one.view(), oyv = one_y.view();
+            ASSERT_EQ(nf_rms_norm(&ov, w.data(), &p, &oyv, nullptr), NF_OK);
+            EXPECT_EQ(0, std::memcmp(one_y.data(), out.bytes.data() + size_t((rows - 1) * (cols + pad)) * es,
+                                     size_t(cols) * es));
+        }
+    }
+}
+
+}  // namespace

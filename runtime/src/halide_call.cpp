@@ -1,5 +1,8 @@
 #include "halide_call.h"
 
+#include <pthread.h>
+#include <stdlib.h>
+
 namespace normforge {
 
 halide_type_t halide_type_of_dtype(nf_dtype d) {
@@ -30,12 +33,55 @@ VectorView::VectorView(const void *data, halide_type_t type, int64_t n)
     buf.dim = &dim;
 }
 
+namespace {
+
+struct Scratch {
+    size_t bytes;
+    void *data;
+};
+pthread_key_t g_scratch_key;
+pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
+
+void free_scratch(void *p) {
+    auto *s = static_cast<Scratch *>(p);
+    free(s->data);
+    free(s);
+}
+
+void make_scratch_key() { pthread_key_create(&g_scratch_key, &free_scratch); }
+
+}  // namespace
+
+void *thread_scratch(size_t bytes) {
+    pthread_once(&g_scratch_once, &make_scratch_key);
+    auto *s = static_cast<Scratch *>(pthread_getspecific(g_scratch_key));
+    if (s == nullptr) {
+        s = static_cast<Scratch *>(calloc(1, sizeof(Scratch)));
+        if (s == nullptr || pthread_setspecific(g_scratch_key, s) != 0) {
+            free(s);
+            return nullptr;
+        }
+    }
+    if (s->bytes < bytes) {
+        free(s->data);
+        s->data = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        s->bytes = s->data ? bytes : 0;
+    }
+    return s->data;
+}
+
+KernelClass shape_class_of(int64_t rows, int64_t cols, size_t elem_size) {
+    if (rows * cols <= kSmallCallElements) return NF_CLASS_small;
+    if (rows * cols * static_cast<int64_t>(elem_size) >= kLargeCallBytes) return NF_CLASS_large;
+    return NF_CLASS_medium;
+}
+
 const KernelEntry *find_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode w, nf_rounding r,
                                int64_t rows, int64_t cols) {
     // The HF-Llama order is the same computation as round-once for f32 and without a weight:
     // those share one compiled kernel.
     if (dtype == NF_F32 || w == NF_WEIGHT_NONE) r = NF_ROUND_ONCE;
-    const KernelClass cls = (rows * cols <= kSmallCallElements) ? NF_CLASS_small : NF_CLASS_large;
+    const KernelClass cls = shape_class_of(rows, cols, dtype == NF_F32 ? 4 : 2);
     for (size_t i = 0; i < kNumKernels; i++) {
         const KernelEntry &k = kKernels[i];
         if (k.op == op && k.dtype == static_cast<int>(dtype) && k.weight == static_cast<int>(w) &&

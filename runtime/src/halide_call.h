@@ -25,10 +25,21 @@ struct VectorView {
 
 halide_type_t halide_type_of_dtype(nf_dtype d);
 
-// Calls of at most this many elements run on the calling thread ("small" kernels).
+// Shape classes (each has its own kernel and db knobs):
+//   small:  rows * cols <= kSmallCallElements; runs on the calling thread (decode);
+//   large:  output of at least kLargeCallBytes, larger than what stays in cache for the next op;
+//           tiles + streaming stores when the stream_rows knob is set;
+//   medium: everything between.
 constexpr int64_t kSmallCallElements = 65536;
+constexpr int64_t kLargeCallBytes = int64_t(16) << 20;
+KernelClass shape_class_of(int64_t rows, int64_t cols, size_t elem_size);
+
 // Rows per kernel call: the runtime splits taller calls (rows are independent).
 constexpr int64_t kMaxRowsPerCall = int64_t(1) << 30;
+
+// A 64-byte aligned buffer of at least `bytes`, owned by the calling thread and reused across
+// calls (freed when the thread exits). nullptr when out of memory.
+void *thread_scratch(size_t bytes);
 
 // The kernel for this op/dtype/variant/shape, or nullptr.
 const KernelEntry *find_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode w, nf_rounding r,

@@ -9,7 +9,7 @@ struct halide_buffer_t;
 namespace normforge {
 
 enum KernelOp { NF_OP_RMS_NORM = 0 };
-enum KernelClass { NF_CLASS_small = 0, NF_CLASS_large = 1 };
+enum KernelClass { NF_CLASS_small = 0, NF_CLASS_medium = 1, NF_CLASS_large = 2 };
 enum KernelDtype { NF_f32 = 0, NF_f16 = 1, NF_bf16 = 2 };
 enum KernelWeight { NF_W_none = 0, NF_W_scale = 1, NF_W_one_plus = 2 };
 enum KernelRounding { NF_R_once = 0, NF_R_llama = 1 };
@@ -27,6 +27,7 @@ struct KernelEntry {
     const char *name;
     const char *db_entry;
     const char *knobs;
+    int stream_rows;  // > 0: large calls go through a tile buffer and streaming stores
 };
 
 extern const KernelEntry kKernels[];

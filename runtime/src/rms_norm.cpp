@@ -1,5 +1,6 @@
 // nf_rms_norm: checks, then one kernel call per batch of rows on views of the caller's memory.
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -7,12 +8,16 @@
 #include "checks.h"
 #include "errors.h"
 #include "halide_call.h"
+#include "stream_copy.h"
 
 using namespace normforge;
 
 namespace {
 
 constexpr const char *kFn = "nf_rms_norm";
+// A large call is split into about this many tasks of consecutive tiles (enough to balance
+// the thread pool, few enough that each task streams a long run of rows).
+constexpr int64_t kTileTasks = 64;
 
 // Where the kernel writes inv_rms when the caller passes NULL: the stack for up to
 // kStackRows rows, else one heap block for the call.
@@ -52,6 +57,53 @@ nf_status check_rms_norm(const nf_matrix *x, const void *weight, const nf_norm_p
     return NF_OK;
 }
 
+// A large call with stream_rows > 0: the thread pool runs one task per block of consecutive
+// tiles; each tile is normalized into the thread's cache-resident buffer, then streamed to y
+// while the next tile of x is prefetched.
+struct TileJob {
+    const KernelEntry *kernel;
+    CallContext *ctx;
+    float eps;
+    nf_dtype dtype;
+    int64_t rows, cols, tile_rows, tiles_per_task, x_stride, y_stride;
+    const char *x;
+    char *y;
+    halide_buffer_t *weight;
+    float *inv;  // rows floats
+};
+
+int run_tile_block(void *, int task, uint8_t *closure) {
+    const TileJob &j = *reinterpret_cast<const TileJob *>(closure);
+    const int64_t es = static_cast<int64_t>(dtype_size(j.dtype));
+    const int64_t row_bytes = j.cols * es;
+    char *buf = static_cast<char *>(thread_scratch(size_t(j.tile_rows * row_bytes)));
+    if (buf == nullptr) {
+        pthread_mutex_lock(&j.ctx->mutex);
+        snprintf(j.ctx->halide_error, sizeof j.ctx->halide_error, "out of memory for a tile buffer");
+        pthread_mutex_unlock(&j.ctx->mutex);
+        return -1;
+    }
+    const int64_t first = int64_t(task) * j.tiles_per_task * j.tile_rows;
+    const int64_t end = std::min(j.rows, first + j.tiles_per_task * j.tile_rows);
+    for (int64_t r0 = first; r0 < end; r0 += j.tile_rows) {
+        const int64_t n = std::min(j.tile_rows, end - r0);
+        MatrixView xv(const_cast<char *>(j.x) + r0 * j.x_stride * es, j.dtype, n, j.cols, j.x_stride);
+        MatrixView tv(buf, j.dtype, n, j.cols, j.cols);
+        VectorView iv(j.inv + r0, halide_type_t(halide_type_float, 32), n);
+        int rc = j.kernel->fn(j.ctx, j.eps, &xv.buf, j.weight, &iv.buf, &tv.buf);
+        if (rc != 0) return rc;
+        const int64_t next_n = std::min(j.tile_rows, end - (r0 + n));
+        for (int64_t i = 0; i < n; i++) {
+            // Row i of the next tile is prefetched while row i of this one is stored.
+            const char *pf = i < next_n ? j.x + (r0 + n + i) * j.x_stride * es : nullptr;
+            stream_copy(j.y + (r0 + i) * j.y_stride * es, buf + i * row_bytes, size_t(row_bytes),
+                        pf, pf ? size_t(row_bytes) : 0);
+        }
+    }
+    stream_fence();
+    return 0;
+}
+
 }  // namespace
 
 extern "C" nf_status nf_rms_norm(const nf_matrix *x, const void *weight, const nf_norm_params *p,
@@ -60,8 +112,8 @@ extern "C" nf_status nf_rms_norm(const nf_matrix *x, const void *weight, const n
     if (x->rows == 0) return NF_OK;
     install_halide_handlers();
 
-    const KernelEntry *k =
-        find_kernel(NF_OP_RMS_NORM, x->dtype, p->weight_mode, p->rounding, x->rows, x->cols);
+    const KernelEntry *k = find_kernel(NF_OP_RMS_NORM, x->dtype, p->weight_mode, p->rounding,
+                                       x->rows, x->cols);
     if (k == nullptr)
         return fail(NF_UNSUPPORTED, "%s: no kernel compiled for this dtype and variant", kFn);
 
@@ -81,11 +133,22 @@ extern "C" nf_status nf_rms_norm(const nf_matrix *x, const void *weight, const n
         const int64_t n = std::min(kMaxRowsPerCall, x->rows - r0);
         char *xp = static_cast<char *>(x->data) + r0 * x->row_stride * static_cast<int64_t>(es);
         char *yp = static_cast<char *>(y->data) + r0 * y->row_stride * static_cast<int64_t>(es);
-        MatrixView xv(xp, x->dtype, n, x->cols, x->row_stride);
-        MatrixView yv(yp, y->dtype, n, y->cols, y->row_stride);
-        VectorView iv(inv_rms ? inv + r0 : inv, halide_type_t(halide_type_float, 32), n);
+        float *inv_batch = inv_rms ? inv + r0 : inv;
         CallContext ctx;
-        int rc = k->fn(&ctx, p->eps, &xv.buf, &w.buf, &iv.buf, &yv.buf);
+        int rc;
+        if (k->stream_rows > 0) {
+            const int64_t tiles = (n + k->stream_rows - 1) / k->stream_rows;
+            const int64_t tiles_per_task = std::max<int64_t>(1, tiles / kTileTasks);
+            TileJob job{k, &ctx, p->eps, x->dtype, n, x->cols, k->stream_rows, tiles_per_task,
+                        x->row_stride, y->row_stride, xp, yp, &w.buf, inv_batch};
+            const int tasks = static_cast<int>((tiles + tiles_per_task - 1) / tiles_per_task);
+            rc = halide_do_par_for(&ctx, &run_tile_block, 0, tasks, reinterpret_cast<uint8_t *>(&job));
+        } else {
+            MatrixView xv(xp, x->dtype, n, x->cols, x->row_stride);
+            MatrixView yv(yp, y->dtype, n, y->cols, y->row_stride);
+            VectorView iv(inv_batch, halide_type_t(halide_type_float, 32), n);
+            rc = k->fn(&ctx, p->eps, &xv.buf, &w.buf, &iv.buf, &yv.buf);
+        }
         if (rc != 0) {
             return fail(NF_INTERNAL_ERROR, "%s: kernel %s failed: %s", kFn, k->name,
                         ctx.halide_error);

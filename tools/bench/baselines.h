@@ -2,6 +2,7 @@
 // bytes (the memory floor), a naive C++ loop (-O3 -march=native), and hand-written intrinsics.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace nfbench {
@@ -18,5 +19,9 @@ void naive_rms_norm(Dtype d, const void *x, const void *w, void *y, int64_t rows
 const char *simd_isa();
 void simd_rms_norm(Dtype d, const void *x, const void *w, void *y, int64_t rows, int64_t cols,
                    float eps);
+
+// A copy with non-temporal (streaming) stores: the true memory floor on machines whose memcpy
+// does not stream (glibc may use `rep movsb` for large copies).
+void stream_copy(void *dst, const void *src, size_t bytes);
 
 }  // namespace nfbench

@@ -2,7 +2,9 @@
 // compiled with a target attribute and picked at run time, so the bench runs on any x86-64.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "baselines.h"
 
@@ -128,6 +130,20 @@ NF_AVX2 void avx2_rows(Dtype d, const void *x, const void *w, void *y, int64_t r
 }
 
 }  // namespace
+
+void stream_copy(void *dst, const void *src, size_t bytes) {
+    auto *d = static_cast<uint8_t *>(dst);
+    const auto *s = static_cast<const uint8_t *>(src);
+    size_t head = std::min(bytes, (16 - (reinterpret_cast<uintptr_t>(d) & 15)) & 15);
+    std::memcpy(d, s, head);
+    size_t i = head;
+    for (; i + 64 <= bytes; i += 64)
+        for (int k = 0; k < 64; k += 16)
+            _mm_stream_si128(reinterpret_cast<__m128i *>(d + i + k),
+                             _mm_loadu_si128(reinterpret_cast<const __m128i *>(s + i + k)));
+    std::memcpy(d + i, s + i, bytes - i);
+    _mm_sfence();
+}
 
 const char *simd_isa() {
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
