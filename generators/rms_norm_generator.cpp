@@ -1,5 +1,8 @@
 // The RMSNorm generator: binds inputs/outputs, calls the algorithm, then hands the Funcs to the
 // schedule of the target's family (or to a Halide autoscheduler when one is requested).
+#include <cstdio>
+#include <cstdlib>
+
 #include "Halide.h"
 #include "generators/rms_norm_algorithm.h"
 #include "schedules/cpu_schedule.h"
@@ -51,6 +54,16 @@ public:
 
         if (using_autoscheduler()) return;
         CpuKnobs k{vec_mult, rows_per_task, parallel, unroll};
+        const int natural = get_target().natural_vector_size<float>();
+        if (!valid_cpu_knobs(k, natural)) {
+            // A build-time error: the db or a tuner produced knobs outside the search space.
+            std::fprintf(stderr,
+                         "rms_norm generator: invalid knobs for %s: vec_mult=%d (x%d lanes must "
+                         "divide 64) rows_per_task=%d parallel=%d unroll=%d\n",
+                         get_target().to_string().c_str(), k.vec_mult, natural, k.rows_per_task,
+                         k.parallel, k.unroll);
+            std::exit(1);
+        }
         schedule_rms_norm_x86(f, *y, inv_rms, k, get_target());
     }
 };

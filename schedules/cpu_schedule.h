@@ -39,6 +39,7 @@ inline void schedule_rms_norm_x86(RmsNormFuncs &f, Halide::Func y, Halide::Func 
     // lane_sum.update(0): for each chunk (in order), for each vector of lanes.
     f.lane_sum.update(0).split(f.l, lo, li, w).reorder(li, lo, f.chunks.x).vectorize(li).unroll(lo);
     // update(1), the ragged tail, stays a scalar loop of at most 63 elements.
+    f.lane_sum.update(1).unscheduled();
     // chunk_sum: 64/w independent vector accumulators, one pass over the chunk's lane groups.
     f.chunk_sum.compute_at(f.lane_sum, f.chunks.x).vectorize(f.l, w);
     f.chunk_sum.update().split(f.l, lo, li, w).reorder(li, lo, f.k.x).vectorize(li).unroll(lo);
