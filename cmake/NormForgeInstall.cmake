@@ -1,11 +1,12 @@
 # cmake --install <build> --prefix P:
-#   P/include/normforge/*.h, P/lib/libnormforge.a (self-contained), P/lib/cmake/NormForge/.
+#   P/include/normforge/*.h, P/lib/libnormforge.a (self-contained; the AArch64 build installs
+#   P/lib/normforge/aarch64-linux-gnu/libnormforge.a), P/lib/cmake/NormForge/.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 install(DIRECTORY "${CMAKE_SOURCE_DIR}/runtime/include/normforge"
         DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
-install(FILES "${CMAKE_BINARY_DIR}/libnormforge.a" DESTINATION "${CMAKE_INSTALL_LIBDIR}")
+install(FILES "${CMAKE_BINARY_DIR}/libnormforge.a" DESTINATION "${CMAKE_INSTALL_LIBDIR}/${NF_LIB_SUBDIR}")
 if (TARGET normforge_cli)
   install(TARGETS normforge_cli RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
 endif ()

@@ -1,18 +1,23 @@
-# The full list of compiled kernels lives in nf_add_x86_kernels() below: one add_halide_library
-# per (op, dtype, weight mode, rounding, shape class), each compiled for every x86-64 feature
-# level in NF_X86_TARGETS (Halide's multi-target wrapper picks one at run time).
+# The full list of compiled kernels lives in nf_add_kernels() below: one add_halide_library per
+# (op, dtype, weight mode, rounding, shape class), each compiled for every target of the family
+# being built (on x86-64, Halide's multi-target wrapper picks a feature level at run time).
 
-# Most specific first; the last one is the fallback every x86-64 CPU with SSE4.1 runs.
+# x86-64 feature levels, most specific first; the last one runs on every x86-64 with SSE4.1.
 set(NF_X86_TARGETS
     x86-64-linux-avx512_sapphirerapids
     x86-64-linux-avx512_zen4
     x86-64-linux-avx512_skylake
     x86-64-linux-avx2-fma-f16c
-    x86-64-linux-sse41
-    CACHE STRING "x86-64 feature levels compiled into every kernel (most specific first)")
+    x86-64-linux-sse41)
+# AArch64, most specific first: with arm_fp16 (ARMv8.2 FP16: Graviton2+, Neoverse, Apple, Ampere)
+# Halide converts fp16 with fcvtl/fcvtn instead of emulating it with integer operations, and
+# LLVM may turn an fp32 op on two fp16 values into the (equal, correctly rounded) half op;
+# plain ARMv8.0 NEON (Cortex-A72, Graviton1) gets neither. tests/check_neon_disassembly.sh
+# checks both: fcvtl/fcvtn in the first, no half-precision arithmetic in the second.
+set(NF_ARM_TARGETS arm-64-linux-arm_fp16 arm-64-linux)
 # large_buffers: 64-bit addressing for tensors past 2^31 elements.
 # user_context: the runtime passes a per-call context so errors are captured, never printed.
-set(NF_X86_FEATURES large_buffers user_context)
+set(NF_TARGET_FEATURES large_buffers user_context)
 set(NF_DB_DIR "${CMAKE_CURRENT_SOURCE_DIR}/schedules/db")
 
 set(NF_DTYPES f32 f16 bf16)
@@ -82,10 +87,11 @@ function(nf_rms_norm_variants out dtype)
   set(${out} "${v}" PARENT_SCOPE)
 endfunction()
 
-function(nf_add_x86_kernels)
+# nf_add_kernels(<family> <targets...>): family is the schedules/db key (x86-64, arm-64).
+function(nf_add_kernels family)
   set(targets "")
-  foreach (t IN LISTS NF_X86_TARGETS)
-    list(JOIN NF_X86_FEATURES "-" feats)
+  list(JOIN NF_TARGET_FEATURES "-" feats)
+  foreach (t IN LISTS ARGN)
     list(APPEND targets "${t}-${feats}")
   endforeach ()
 
@@ -97,13 +103,13 @@ function(nf_add_x86_kernels)
   foreach (dtype IN LISTS NF_DTYPES)
     nf_rms_norm_variants(variants ${dtype})
     foreach (cls IN LISTS NF_SHAPE_CLASSES)
-      nf_lookup_knobs(knobs x86-64 rms_norm ${dtype} ${cls})
+      nf_lookup_knobs(knobs ${family} rms_norm ${dtype} ${cls})
       foreach (variant IN LISTS variants)
         string(REPLACE ":" ";" parts "${variant}")
         list(GET parts 0 wmode)
         list(GET parts 1 rounding)
         set(name "nf_k_rms_norm_${dtype}_${wmode}_${rounding}_${cls}")
-        add_halide_library(${name} FROM nf_generators
+        add_halide_library(${name} FROM NormForge::nf_generators
           GENERATOR rms_norm
           FUNCTION_NAME ${name}
           TARGETS ${targets}
@@ -118,13 +124,13 @@ function(nf_add_x86_kernels)
     endforeach ()
   endforeach ()
 
-  add_halide_library(nf_k_cpu_probe FROM nf_generators
+  add_halide_library(nf_k_cpu_probe FROM NormForge::nf_generators
     GENERATOR cpu_probe
     TARGETS ${targets}
     USE_RUNTIME nf_halide_runtime)
   list(APPEND libs nf_k_cpu_probe)
 
-  string(REPLACE ";" " " target_text "${NF_X86_TARGETS}")
+  string(REPLACE ";" " " target_text "${ARGN}")
   set(NF_KERNEL_INCLUDES "${includes}")
   set(NF_KERNEL_ROWS "${rows}")
   set(NF_KERNEL_TARGETS "${target_text}")

@@ -38,6 +38,15 @@ struct RmsNormFuncs {
     Halide::Expr cols;
 };
 
+// Rounds an fp32 value to the storage dtype (IEEE round to nearest even; NaN stays NaN: Halide's
+// emulated fp16 conversion, used where the CPU has none (SSE4.1, baseline AArch64), turns NaN
+// into Inf, so NaN is passed through explicitly; is_nan() is always evaluated strictly).
+inline Halide::Expr to_storage(const Halide::Type &dtype, const Halide::Expr &v) {
+    using namespace Halide;
+    if (dtype != Float(16)) return cast(dtype, v);
+    return select(is_nan(v), reinterpret(Float(16), cast<uint16_t>(0x7E00)), cast(dtype, v));
+}
+
 // x: (cols, rows) in the storage dtype; weight: (cols) in the same dtype (unused for None).
 inline RmsNormFuncs define_rms_norm(const Halide::Func &x, const Halide::Func &weight,
                                     const Halide::Expr &cols, const Halide::Expr &eps,
@@ -81,17 +90,19 @@ inline RmsNormFuncs define_rms_norm(const Halide::Func &x, const Halide::Func &w
     Expr wf = cast<float>(weight(c));
     Expr normalized;
     if (mode == WeightMode::None) {
-        normalized = cast(dtype, xf * f.inv_rms(r));
+        normalized = to_storage(dtype, xf * f.inv_rms(r));
     } else if (rounding == Rounding::Once || dtype == Float(32)) {
         // fp32 weight multiply, one rounding (PyTorch, FlashInfer). For fp32 storage the HF-Llama
         // order is the same computation, so it shares this branch.
         Expr w = (mode == WeightMode::Scale) ? wf : 1.0f + wf;
-        normalized = cast(dtype, xf * f.inv_rms(r) * w);
+        normalized = to_storage(dtype, xf * f.inv_rms(r) * w);
     } else {
-        // HF-Llama: round x * inv_rms to the dtype, then multiply by w' in the dtype.
-        Expr t = cast<float>(cast(dtype, xf * f.inv_rms(r)));
-        Expr w = (mode == WeightMode::Scale) ? wf : cast<float>(cast(dtype, 1.0f + wf));
-        normalized = cast(dtype, t * w);
+        // HF-Llama: round x * inv_rms to the dtype, then multiply by w' in the dtype (a 16-bit op
+        // is the fp32 op rounded once: fp32 holds these sums and products of 16-bit operands
+        // closely enough that the double rounding is harmless).
+        Expr t = cast<float>(to_storage(dtype, xf * f.inv_rms(r)));
+        Expr w = (mode == WeightMode::Scale) ? wf : cast<float>(to_storage(dtype, 1.0f + wf));
+        normalized = to_storage(dtype, t * w);
     }
     f.y(c, r) = normalized;
     return f;

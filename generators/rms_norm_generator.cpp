@@ -5,7 +5,8 @@
 
 #include "Halide.h"
 #include "generators/rms_norm_algorithm.h"
-#include "schedules/cpu_schedule.h"
+#include "schedules/arm.h"
+#include "schedules/x86.h"
 
 namespace normforge {
 namespace {
@@ -64,7 +65,11 @@ public:
                          k.parallel, k.unroll);
             std::exit(1);
         }
-        schedule_rms_norm_x86(f, *y, inv_rms, k, get_target());
+        if (get_target().arch == Halide::Target::ARM) {
+            schedule_rms_norm_arm(f, *y, inv_rms, k, get_target());
+        } else {
+            schedule_rms_norm_x86(f, *y, inv_rms, k, get_target());
+        }
     }
 };
 

@@ -131,6 +131,11 @@ TEST(BadInput, NegativeThreadCountIsReported) {
     nf_set_num_threads(0);
 }
 
+TEST(BadInput, UnknownCpuVariantCapIsRejected) {
+    EXPECT_EQ(nf_limit_cpu_variant("avx1024"), NF_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(nf_last_error()).find("'avx1024' is not one of"), std::string::npos);
+}
+
 // The message belongs to the thread whose call failed.
 TEST(BadInput, LastErrorIsPerThread) {
     nf_norm_params p{-1.0f, NF_WEIGHT_NONE, NF_ROUND_ONCE};

@@ -28,7 +28,10 @@ void install_once() { halide_set_error_handler(&halide_error_to_context); }
 
 }  // namespace
 
-void install_halide_handlers() { pthread_once(&g_handlers_once, &install_once); }
+void install_halide_handlers() {
+    pthread_once(&g_handlers_once, &install_once);
+    install_cpu_variant_cap();
+}
 
 nf_status fail(nf_status status, const char *format, ...) {
     va_list args;

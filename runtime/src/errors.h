@@ -18,8 +18,10 @@ struct CallContext {
     char halide_error[kMessageSize] = {0};              // first Halide error message, if any
 };
 
-// Installs NormForge's Halide error handler once (idempotent, thread-safe).
+// Installs NormForge's Halide hooks once (idempotent, thread-safe): the error handler, and the
+// feature-level cap (nf_limit_cpu_variant / NF_MAX_CPU_VARIANT) on multi-target dispatch.
 void install_halide_handlers();
+void install_cpu_variant_cap();
 
 // Records a printf-style message as this thread's last error and returns `status`.
 nf_status fail(nf_status status, const char *format, ...) __attribute__((format(printf, 2, 3)));

@@ -1,6 +1,4 @@
 // Library-wide queries and settings: version, CPU variant, threads, the compiled kernel list.
-#include <pthread.h>
-
 #include "HalideRuntime.h"
 #include "errors.h"
 #include "kernel_table.h"
@@ -9,30 +7,6 @@
 using namespace normforge;
 
 extern "C" const char *nf_version(void) { return NF_VERSION_STRING; }
-
-namespace {
-
-const char *g_cpu_variant = "unknown";
-pthread_once_t g_cpu_variant_once = PTHREAD_ONCE_INIT;
-
-void probe_cpu_variant() {
-    install_halide_handlers();
-    switch (run_cpu_probe()) {
-    case 4: g_cpu_variant = "avx512_sapphirerapids"; break;
-    case 3: g_cpu_variant = "avx512_zen4"; break;
-    case 2: g_cpu_variant = "avx512_skylake"; break;
-    case 1: g_cpu_variant = "avx2"; break;
-    case 0: g_cpu_variant = "sse41"; break;
-    default: break;
-    }
-}
-
-}  // namespace
-
-extern "C" const char *nf_cpu_variant(void) {
-    pthread_once(&g_cpu_variant_once, &probe_cpu_variant);
-    return g_cpu_variant;
-}
 
 extern "C" void nf_set_num_threads(int n) {
     if (n < 0) {

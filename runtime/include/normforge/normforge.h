@@ -52,8 +52,14 @@ nf_status nf_rms_norm(const nf_matrix *x, const void *weight, const nf_norm_para
 const char *nf_last_error(void);
 /* Library version, e.g. "0.1.0". */
 const char *nf_version(void);
-/* The compiled x86 feature level that runs on this CPU, e.g. "avx512_zen4", "avx2", "sse41". */
+/* The compiled feature level that runs on this CPU: on x86-64 "avx512_sapphirerapids",
+   "avx512_zen4", "avx512_skylake", "avx2" or "sse41"; on AArch64 "arm64_neon_fp16" or
+   "arm64_neon". */
 const char *nf_cpu_variant(void);
+/* Caps the feature level the kernels may use (process-wide): one of the names nf_cpu_variant()
+   returns on this architecture, or NULL/"" for no cap. The environment variable
+   NF_MAX_CPU_VARIANT sets the same cap at start-up. */
+nf_status nf_limit_cpu_variant(const char *max_variant);
 /* Threads the kernels may use: n >= 1, or 0 for all cores. Process-wide. */
 void nf_set_num_threads(int n);
 

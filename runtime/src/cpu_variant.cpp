@@ -1,0 +1,114 @@
+// Which compiled feature level runs, and an optional cap on it (for tests, benchmarks, and
+// users who want the same code path on every machine of a fleet).
+#include <stdlib.h>
+#include <string.h>
+
+#include "HalideRuntime.h"
+#include "errors.h"
+#include "kernel_table.h"
+#include "normforge/normforge.h"
+
+using namespace normforge;
+
+namespace {
+
+// Feature levels, lowest first per architecture; index = level.
+#if defined(__aarch64__)
+const char *const kLevels[] = {"arm64_neon", "arm64_neon_fp16"};
+constexpr int kNumLevels = 2;
+#else
+const char *const kLevels[] = {"sse41", "avx2", "avx512_skylake", "avx512_zen4",
+                               "avx512_sapphirerapids"};
+constexpr int kNumLevels = 5;
+#endif
+int g_max_level = kNumLevels - 1;  // no cap
+
+// Features that a level below `max_level` must not use.
+bool denied(int feature, int max_level) {
+#if defined(__aarch64__)
+    return feature == halide_target_feature_arm_fp16 && max_level < 1;
+#endif
+    switch (feature) {
+    case halide_target_feature_avx512_sapphirerapids: return max_level < 4;
+    case halide_target_feature_avx512_zen4:
+    case halide_target_feature_avx512_zen5:
+    case halide_target_feature_avx512_cannonlake: return max_level < 3;
+    case halide_target_feature_avx512:
+    case halide_target_feature_avx512_skylake:
+    case halide_target_feature_avx512_knl: return max_level < 2;
+    case halide_target_feature_avx:
+    case halide_target_feature_avx2:
+    case halide_target_feature_fma:
+    case halide_target_feature_f16c: return max_level < 1;
+    default: return false;
+    }
+}
+
+// Halide's multi-target wrapper asks this which compiled target it may run.
+int capped_can_use_target_features(int count, const uint64_t *features) {
+    const int max_level = __atomic_load_n(&g_max_level, __ATOMIC_RELAXED);
+    for (int f = 0; f < count * 64; f++) {
+        if ((features[f / 64] >> (f % 64)) & 1) {
+            if (denied(f, max_level)) return 0;
+        }
+    }
+    return halide_default_can_use_target_features(count, features);
+}
+
+const char *level_list() {
+#if defined(__aarch64__)
+    return "arm64_neon, arm64_neon_fp16";
+#else
+    return "sse41, avx2, avx512_skylake, avx512_zen4, avx512_sapphirerapids";
+#endif
+}
+
+int level_index(const char *name) {
+    for (int i = 0; i < kNumLevels; i++)
+        if (strcmp(name, kLevels[i]) == 0) return i;
+    return -1;
+}
+
+pthread_once_t g_cap_once = PTHREAD_ONCE_INIT;
+
+void install_cap() {
+    halide_set_custom_can_use_target_features(&capped_can_use_target_features);
+    const char *env = getenv("NF_MAX_CPU_VARIANT");
+    if (env != nullptr && env[0] != '\0') {
+        int level = level_index(env);
+        if (level >= 0) g_max_level = level;
+    }
+}
+
+}  // namespace
+
+namespace normforge {
+void install_cpu_variant_cap() { pthread_once(&g_cap_once, &install_cap); }
+}  // namespace normforge
+
+extern "C" nf_status nf_limit_cpu_variant(const char *max_variant) {
+    install_cpu_variant_cap();
+    int level = kNumLevels - 1;
+    if (max_variant != nullptr && max_variant[0] != '\0') {
+        level = level_index(max_variant);
+        if (level < 0)
+            return fail(NF_INVALID_ARGUMENT, "nf_limit_cpu_variant: '%s' is not one of %s",
+                        max_variant, level_list());
+    }
+    __atomic_store_n(&g_max_level, level, __ATOMIC_RELAXED);
+    return NF_OK;
+}
+
+extern "C" const char *nf_cpu_variant(void) {
+    install_halide_handlers();
+    switch (run_cpu_probe()) {
+    case 4: return "avx512_sapphirerapids";
+    case 3: return "avx512_zen4";
+    case 2: return "avx512_skylake";
+    case 1: return "avx2";
+    case 0: return "sse41";
+    case 10: return "arm64_neon";
+    case 11: return "arm64_neon_fp16";
+    default: return "unknown";
+    }
+}

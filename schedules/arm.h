@@ -1,0 +1,46 @@
+// The AArch64 NEON schedule. Only "how", never "what": it receives the Funcs of
+// generators/rms_norm_algorithm.h and a knob record (schedules/knobs.h).
+#pragma once
+
+#include "Halide.h"
+#include "generators/rms_norm_algorithm.h"
+#include "schedules/knobs.h"
+#include "schedules/row_statistic.h"
+
+namespace normforge {
+
+// NEON has 128-bit registers (4 fp32 lanes) and 32 of them, no masked loads or stores, and no
+// streaming stores that Halide can emit. So, unlike x86:
+//  * the statistic keeps all 64 lanes in registers: w = 4 * vec_mult lanes per operation,
+//    64/w operations per lane group; with vec_mult = 4 LLVM uses ld1 {4 registers} and 16
+//    independent fmla .4s accumulators, which covers the FMA latency of big cores (4 cycles
+//    x 2-4 pipes);
+//  * the ragged end of a row cannot be predicated cheaply (it is scalarised), so rows whose
+//    length is a multiple of the unrolled vector get their own loop without any tail check
+//    (specialize), and other lengths pay only for the last, scalar, part;
+//  * no tile-and-stream path: large calls use the thread pool directly (rows_per_task);
+//  * fp16 and bf16 are converted to fp32 for all arithmetic (fcvtl/fcvtn for fp16; shifts for
+//    bf16), so arm_fp16 half-precision arithmetic is not used: it would round the statistic.
+// Verified for correctness under qemu-aarch64; timing needs real hardware (normforge tune).
+inline void schedule_rms_norm_arm(RmsNormFuncs &f, Halide::Func y, Halide::Func inv_out,
+                                  const CpuKnobs &k, const Halide::Target &target) {
+    using namespace Halide;
+    const int w = std::min(kLanes, target.natural_vector_size<float>() * k.vec_mult);
+    Var ro("ro"), ri("ri"), co("co"), ci("ci"), li("li");
+
+    y.split(f.r, ro, ri, k.rows_per_task, TailStrategy::GuardWithIf);
+    y.split(f.c, co, ci, w * k.unroll, TailStrategy::GuardWithIf)
+        .split(ci, ci, li, w, TailStrategy::GuardWithIf)
+        .vectorize(li)
+        .unroll(ci);
+    if (k.parallel) y.parallel(ro);
+    y.specialize(f.cols % (w * k.unroll) == 0);  // copies the schedule so far: keep it last
+
+    inv_out.split(f.r, ro, ri, k.rows_per_task, TailStrategy::GuardWithIf);
+    if (k.parallel) inv_out.parallel(ro);
+    inv_out.compute_with(y, ri);
+
+    schedule_row_statistic_cpu(f, y, ri, w);
+}
+
+}  // namespace normforge
