@@ -88,6 +88,30 @@ function(nf_rms_norm_variants out dtype)
 endfunction()
 
 # nf_add_kernels(<family> <targets...>): family is the schedules/db key (x86-64, arm-64).
+# nf_kernel_specs(<family> <out>): one entry per kernel of the family, each a list joined with
+# "|": name, op, dtype, weight mode, rounding, shape class, generator params (space-separated),
+# db entry, knob text, stream_rows.
+function(nf_kernel_specs family out)
+  set(specs "")
+  foreach (dtype IN LISTS NF_DTYPES)
+    nf_rms_norm_variants(variants ${dtype})
+    foreach (cls IN LISTS NF_SHAPE_CLASSES)
+      nf_lookup_knobs(knobs ${family} rms_norm ${dtype} ${cls})
+      foreach (variant IN LISTS variants)
+        string(REPLACE ":" ";" parts "${variant}")
+        list(GET parts 0 wmode)
+        list(GET parts 1 rounding)
+        set(name "nf_k_rms_norm_${dtype}_${wmode}_${rounding}_${cls}")
+        set(params dtype=${NF_HALIDE_TYPE_${dtype}} weight_mode=${wmode} rounding=${rounding} ${knobs_PARAMS})
+        list(JOIN params " " params)
+        list(APPEND specs "${name}|rms_norm|${dtype}|${wmode}|${rounding}|${cls}|${params}|${knobs_SOURCE}|${knobs_TEXT}|${knobs_stream_rows}")
+      endforeach ()
+    endforeach ()
+  endforeach ()
+  set(${out} "${specs}" PARENT_SCOPE)
+endfunction()
+
+# nf_add_kernels(<family> <targets...>): family is the schedules/db key (x86-64, arm-64).
 function(nf_add_kernels family)
   set(targets "")
   list(JOIN NF_TARGET_FEATURES "-" feats)
@@ -100,28 +124,29 @@ function(nf_add_kernels family)
   set(libs "")
   set(includes "")
   set(rows "")
-  foreach (dtype IN LISTS NF_DTYPES)
-    nf_rms_norm_variants(variants ${dtype})
-    foreach (cls IN LISTS NF_SHAPE_CLASSES)
-      nf_lookup_knobs(knobs ${family} rms_norm ${dtype} ${cls})
-      foreach (variant IN LISTS variants)
-        string(REPLACE ":" ";" parts "${variant}")
-        list(GET parts 0 wmode)
-        list(GET parts 1 rounding)
-        set(name "nf_k_rms_norm_${dtype}_${wmode}_${rounding}_${cls}")
-        add_halide_library(${name} FROM NormForge::nf_generators
-          GENERATOR rms_norm
-          FUNCTION_NAME ${name}
-          TARGETS ${targets}
-          USE_RUNTIME nf_halide_runtime
-          PARAMS dtype=${NF_HALIDE_TYPE_${dtype}} weight_mode=${wmode} rounding=${rounding}
-                 ${knobs_PARAMS})
-        list(APPEND libs ${name})
-        string(APPEND includes "#include \"${name}.h\"\n")
-        string(APPEND rows "    {NF_OP_RMS_NORM, NF_${dtype}, NF_W_${wmode}, NF_R_${rounding}, NF_CLASS_${cls}, "
-                           "&${name}, \"${name}\", \"${knobs_SOURCE}\", \"${knobs_TEXT}\", ${knobs_stream_rows}},\n")
-      endforeach ()
-    endforeach ()
+  nf_kernel_specs(${family} specs)
+  foreach (spec IN LISTS specs)
+    string(REPLACE "|" ";" f "${spec}")
+    list(GET f 0 name)
+    list(GET f 2 dtype)
+    list(GET f 3 wmode)
+    list(GET f 4 rounding)
+    list(GET f 5 cls)
+    list(GET f 6 params)
+    list(GET f 7 source)
+    list(GET f 8 text)
+    list(GET f 9 stream_rows)
+    separate_arguments(params UNIX_COMMAND "${params}")
+    add_halide_library(${name} FROM NormForge::nf_generators
+      GENERATOR rms_norm
+      FUNCTION_NAME ${name}
+      TARGETS ${targets}
+      USE_RUNTIME nf_halide_runtime
+      PARAMS ${params})
+    list(APPEND libs ${name})
+    string(APPEND includes "#include \"${name}.h\"\n")
+    string(APPEND rows "    {NF_OP_RMS_NORM, NF_${dtype}, NF_W_${wmode}, NF_R_${rounding}, NF_CLASS_${cls}, "
+                       "&${name}, \"${name}\", \"${source}\", \"${text}\", ${stream_rows}},\n")
   endforeach ()
 
   add_halide_library(nf_k_cpu_probe FROM NormForge::nf_generators
@@ -137,4 +162,23 @@ function(nf_add_kernels family)
   configure_file("${CMAKE_CURRENT_SOURCE_DIR}/runtime/src/kernel_table.cpp.in"
                  "${CMAKE_BINARY_DIR}/generated/kernel_table.cpp" @ONLY)
   set(NF_KERNEL_LIBS ${libs} PARENT_SCOPE)
+endfunction()
+
+# The kernels of every family with their generator params, for `normforge compile`
+# (generated/compile_manifest.cpp).
+function(nf_write_compile_manifest)
+  set(rows "")
+  foreach (family IN ITEMS x86-64 arm-64)
+    nf_kernel_specs(${family} specs)
+    foreach (spec IN LISTS specs)
+      string(REPLACE "|" ";" f "${spec}")
+      list(GET f 0 name)
+      list(GET f 6 params)
+      list(GET f 7 source)
+      string(APPEND rows "    {\"${family}\", \"rms_norm\", \"${name}\", \"${params}\", \"${source}\"},\n")
+    endforeach ()
+  endforeach ()
+  set(NF_MANIFEST_ROWS "${rows}")
+  configure_file("${CMAKE_SOURCE_DIR}/tools/compile_manifest.cpp.in"
+                 "${CMAKE_BINARY_DIR}/generated/compile_manifest.cpp" @ONLY)
 endfunction()

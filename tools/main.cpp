@@ -1,9 +1,10 @@
-// normforge: the command-line tool. Subcommands: info, bench.
+// normforge: the command-line tool. Subcommands: info, bench, compile.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 
 #include "bench/bench.h"
+#include "compile.h"
 #include "normforge/normforge.h"
 
 namespace {
@@ -41,9 +42,19 @@ int main(int argc, char **argv) {
     bench->add_option("--json", bopt.json_path, "Also write every number to this JSON file");
     bench->add_flag("--quick", quick, "Short run: 1x4096 64x4096 4096x4096, 5 repetitions");
 
+    nftools::CompileOptions copt;
+    auto *compile = app.add_subcommand(
+        "compile", "Write the Halide kernels for a target as one static library plus headers");
+    compile->add_option("--target", copt.target,
+                        "Halide target, e.g. arm-64-linux, arm-64-linux-arm_fp16, x86-64-linux-avx2-fma-f16c")
+        ->required();
+    compile->add_option("--out", copt.out_dir, "Output directory (new or empty)")->required();
+    compile->add_flag("-v,--verbose", copt.verbose, "Print the generator commands");
+
     CLI11_PARSE(app, argc, argv);
 
     if (app.got_subcommand("info")) return run_info();
+    if (app.got_subcommand("compile")) return nftools::run_compile(copt);
     if (app.got_subcommand("bench")) {
         if (bopt.shapes.empty()) bopt.shapes = quick ? nfbench::quick_shapes() : nfbench::default_shapes();
         if (bopt.dtypes.empty()) bopt.dtypes = {"f32", "bf16"};
