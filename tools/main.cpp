@@ -32,14 +32,19 @@ int main(int argc, char **argv) {
     bool quick = false;
     auto *bench = app.add_subcommand(
         "bench", "Measure NormForge against a plain copy, a naive loop and intrinsics (same run)");
-    bench->add_option("--shapes", bopt.shapes, "Shapes ROWSxCOLS (default: 1x4096 64x4096 4096x4096 65536x4096)")
+    bench->add_option("--shapes", bopt.shapes, "Shapes ROWSxCOLS (default: decode, prefill, odd sizes, 1 GiB; see README)")
         ->delimiter(',');
     bench->add_option("--dtypes", bopt.dtypes, "Storage dtypes: f32, bf16 (default both)")->delimiter(',');
-    bench->add_option("--threads", bopt.threads, "Threads for NormForge (baselines are single-threaded)")
+    bench->add_option("--threads", bopt.threads, "Threads: the process is pinned to this many cores (baselines are single-threaded)")
         ->check(CLI::NonNegativeNumber);
     bench->add_option("--reps", bopt.reps, "Timed repetitions per implementation (median reported)")
         ->check(CLI::PositiveNumber);
     bench->add_option("--json", bopt.json_path, "Also write every number to this JSON file");
+    bench->add_option("--plot", bopt.plot_path, "Also draw GB/s per case to this PNG (matplotlib)");
+    bench->add_flag("--warm", bopt.warm, "Reuse one buffer set (cache-resident shapes stay in cache)");
+    bench->add_flag("--levels", bopt.levels, "Also time NormForge at each lower compiled x86 feature level");
+    bench->add_option("--corrupt", bopt.corrupt, "Test hook: corrupt this implementation's output")
+        ->group("");
     bench->add_flag("--quick", quick, "Short run: 1x4096 64x4096 4096x4096, 5 repetitions");
 
     nftools::CompileOptions copt;
@@ -59,6 +64,7 @@ int main(int argc, char **argv) {
         if (bopt.shapes.empty()) bopt.shapes = quick ? nfbench::quick_shapes() : nfbench::default_shapes();
         if (bopt.dtypes.empty()) bopt.dtypes = {"f32", "bf16"};
         if (quick) bopt.reps = 5;
+        if (!bopt.plot_path.empty() && bopt.json_path.empty()) bopt.json_path = bopt.plot_path + ".json";
         return nfbench::run_bench(bopt);
     }
     return 0;

@@ -1,83 +1,37 @@
 #include "bench.h"
 
+#include <sched.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <fstream>
-#include <functional>
-#include <memory>
+#include <map>
 #include <sstream>
-#include <thread>
 
-#include "baselines.h"
+#include "impls.h"
 #include "machine.h"
 #include "normforge/normforge.h"
+#include "peers.h"
 #include "timing.h"
 
 namespace nfbench {
 
 std::vector<std::string> default_shapes() {
-    return {"1x4096", "64x4096", "4096x4096", "65536x4096"};
+    return {"1x4096", "16x8192", "64x4096", "64x16384",         // decode
+            "4096x4096", "8192x8192",                            // prefill
+            "512x4097", "512x5120", "512x13824",                 // odd hidden sizes
+            "65536x4096"};                                       // 1 GiB of fp32: past any cache
 }
 std::vector<std::string> quick_shapes() { return {"1x4096", "64x4096", "4096x4096"}; }
 
 namespace {
 
-struct AlignedBuffer {
-    std::unique_ptr<uint8_t, void (*)(void *)> p{nullptr, std::free};
-    explicit AlignedBuffer(size_t bytes)
-        : p(static_cast<uint8_t *>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)), std::free) {}
-    uint8_t *get() const { return p.get(); }
-};
-
-double load_value(Dtype d, const uint8_t *base, int64_t i) {
-    if (d == Dtype::F32) { float f; std::memcpy(&f, base + 4 * i, 4); return f; }
-    uint16_t h; std::memcpy(&h, base + 2 * i, 2);
-    uint32_t u = uint32_t(h) << 16; float f; std::memcpy(&f, &u, 4);
-    return f;
-}
-
-void store_value(Dtype d, uint8_t *base, int64_t i, float v) {
-    if (d == Dtype::F32) { std::memcpy(base + 4 * i, &v, 4); return; }
-    uint32_t u; std::memcpy(&u, &v, 4);
-    u += 0x7FFF + ((u >> 16) & 1);
-    uint16_t h = uint16_t(u >> 16);
-    std::memcpy(base + 2 * i, &h, 2);
-}
-
-// Checks rows first/middle/last of y against a float64 reference. Returns "" or what is wrong.
-std::string check_output(Dtype d, const uint8_t *x, const uint8_t *w, const uint8_t *y,
-                         int64_t rows, int64_t cols, float eps) {
-    const double tol = d == Dtype::F32 ? 1e-5 : 1.6e-2;
-    for (int64_t r : {int64_t(0), rows / 2, rows - 1}) {
-        double ss = 0;
-        for (int64_t c = 0; c < cols; c++) ss += std::pow(load_value(d, x, r * cols + c), 2);
-        double inv = 1.0 / std::sqrt(ss / double(cols) + eps);
-        for (int64_t c = 0; c < cols; c++) {
-            double want = load_value(d, x, r * cols + c) * inv * load_value(d, w, c);
-            double got = load_value(d, y, r * cols + c);
-            if (!(std::fabs(got - want) <= tol * std::fabs(want) + 1e-6)) {
-                std::ostringstream os;
-                os << "y(" << r << "," << c << ")=" << got << " want " << want;
-                return os.str();
-            }
-        }
-    }
-    return "";
-}
-
-struct Impl {
-    std::string name;
-    std::function<void()> run;
-    bool is_norm;  // produces y = rms_norm(x) (checked); the copy is not
-};
-
-struct Result {
-    std::string name, status;  // status: "ok", "wrong: ...", "n/a"
-    Stats stats;
-};
+constexpr float kEps = 1e-6f;
+constexpr size_t kRotateBytes = size_t(64) << 20;  // rotate buffer sets over this many bytes
+constexpr int64_t kOrtMinElements = int64_t(1) << 20;
 
 bool parse_shape(const std::string &s, int64_t &rows, int64_t &cols) {
     char sep = 0;
@@ -91,128 +45,194 @@ std::string fmt(double v, int prec) {
     return buf;
 }
 
+std::string json_escape(const std::string &s) {
+    std::string o;
+    for (char c : s) {
+        if (c == '"' || c == '\\') o += '\\';
+        if (c == '\n' || c == '\t') { o += ' '; continue; }
+        o += c;
+    }
+    return o;
+}
+
+struct Row {
+    std::string name, group, status;
+    Stats stats;
+};
+
+// Pins the process to the first n CPUs, so every library (Halide's pool, oneDNN's TBB, ONNX
+// Runtime) sees n cores.
+void pin_to_cpus(int n) {
+    cpu_set_t all;
+    if (n <= 0 || sched_getaffinity(0, sizeof all, &all) != 0 || n >= CPU_COUNT(&all)) return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    int taken = 0;
+    for (int c = 0; c < CPU_SETSIZE && taken < n; c++)
+        if (CPU_ISSET(c, &all)) CPU_SET(c, &set), taken++;
+    sched_setaffinity(0, sizeof set, &set);
+}
+
 }  // namespace
 
 int run_bench(const BenchOptions &opt) {
-    const float eps = 1e-6f;
+    for (const std::string &dt : opt.dtypes)
+        if (dt != "f32" && dt != "bf16") {
+            std::fprintf(stderr, "bench: dtype '%s' is not benchmarked (f32, bf16)\n", dt.c_str());
+            return 2;
+        }
+    std::vector<std::pair<int64_t, int64_t>> shapes;
+    for (const std::string &s : opt.shapes) {
+        int64_t r = 0, c = 0;
+        if (!parse_shape(s, r, c)) {
+            std::fprintf(stderr, "bench: bad shape '%s' (want ROWSxCOLS, e.g. 64x4096)\n", s.c_str());
+            return 2;
+        }
+        shapes.push_back({r, c});
+    }
+    pin_to_cpus(opt.threads);
+    prepare_onednn();
     nf_set_num_threads(opt.threads);
-    const char *isa = simd_isa();
     Machine m = describe_machine();
-    std::printf("NormForge %s | kernel variant %s | %s, %d cores | threads %d | median of %d reps\n",
-                nf_version(), nf_cpu_variant(), m.cpu_model.c_str(), m.cores, opt.threads, opt.reps);
-    std::printf("GB/s = (bytes of x read + y written) / median time; ratios are time ratios in this run.\n\n");
-    std::printf("SIMD = hand-written %s intrinsics; memcpy = glibc; ntcopy = copy with streaming stores.\n\n",
-                isa ? isa : "(none on this CPU)");
-    std::printf("%-11s %-5s %9s %9s %9s %9s %9s %10s %9s %8s %8s %10s\n", "shape", "dtype", "NormForge",
-                "memcpy", "ntcopy", "naive", "SIMD", "NF/memcpy", "NF/ntcopy", "NF/SIMD", "NF/naive",
-                "NF us/call");
+
+    // ONNX Runtime runs first, in its own process, on the large shapes.
+    std::fprintf(stderr, "bench: running the ONNX Runtime driver...\n");
+    OrtRun ort = run_onnxruntime(opt.shapes, opt.dtypes, opt.threads, opt.reps, opt.batch_s, kOrtMinElements);
+
+    std::printf("NormForge %s | kernel variant %s | %s, %d cores | threads %d | median of %d reps | %s buffers\n",
+                nf_version(), nf_cpu_variant(), m.cpu_model.c_str(), m.cores, opt.threads, opt.reps,
+                opt.warm ? "warm (one set)" : "rotating (cold)");
+    std::printf("peers: oneDNN %s | ONNX Runtime %s\n",
+                onednn_status().empty() ? onednn_version().c_str() : onednn_status().c_str(),
+                ort.status == "ok" ? ort.version.c_str() : ort.status.c_str());
 
     std::ostringstream json;
     json << "{\n  \"machine\": " << machine_json(m) << ",\n  \"normforge_version\": \"" << nf_version()
          << "\",\n  \"kernel_variant\": \"" << nf_cpu_variant() << "\",\n  \"threads\": " << opt.threads
-         << ",\n  \"reps\": " << opt.reps << ",\n  \"date\": \"" << utc_date() << "\",\n  \"cases\": [";
+         << ",\n  \"reps\": " << opt.reps << ",\n  \"warm\": " << (opt.warm ? "true" : "false")
+         << ",\n  \"peers\": {\"onednn\": \"" << json_escape(onednn_status().empty() ? onednn_version() : onednn_status())
+         << "\", \"onnxruntime\": \"" << json_escape(ort.status == "ok" ? ort.version : ort.status) << "\"}"
+         << ",\n  \"date\": \"" << utc_date() << "\",\n  \"cases\": [";
+
     int exit_code = 0;
-    bool first_case = true;
-
-    for (const std::string &shape : opt.shapes) {
-        int64_t rows = 0, cols = 0;
-        if (!parse_shape(shape, rows, cols)) {
-            std::fprintf(stderr, "bench: bad shape '%s' (want ROWSxCOLS, e.g. 64x4096)\n", shape.c_str());
-            return 2;
-        }
+    size_t case_no = 0, total_cases = shapes.size() * opt.dtypes.size();
+    std::vector<std::vector<Row>> all_rows;
+    std::vector<std::string> case_names;
+    for (size_t si = 0; si < shapes.size(); si++) {
         for (const std::string &dt : opt.dtypes) {
-            if (dt != "f32" && dt != "bf16") {
-                std::fprintf(stderr, "bench: dtype '%s' not benchmarked (f32, bf16)\n", dt.c_str());
-                return 2;
-            }
+            const auto [rows, cols] = shapes[si];
             const Dtype d = dt == "f32" ? Dtype::F32 : Dtype::BF16;
-            const nf_dtype nd = dt == "f32" ? NF_F32 : NF_BF16;
-            const size_t es = d == Dtype::F32 ? 4 : 2;
-            const size_t bytes = size_t(rows * cols) * es;
-            AlignedBuffer x(bytes), y(bytes), w(size_t(cols) * es);
-            uint32_t state = 2024;
-            for (int64_t i = 0; i < rows * cols; i++) {
-                state = state * 1664525u + 1013904223u;
-                store_value(d, x.get(), i, float(state >> 8) / 16777216.0f * 2.0f - 1.0f);
-            }
-            for (int64_t c = 0; c < cols; c++) store_value(d, w.get(), c, 0.5f + float(c % 7) * 0.1f);
-            std::memset(y.get(), 0, bytes);
-
-            nf_matrix xm{x.get(), nd, rows, cols, cols}, ym{y.get(), nd, rows, cols, cols};
-            nf_norm_params p{eps, NF_WEIGHT_SCALE, NF_ROUND_ONCE};
-            std::vector<Impl> impls = {
-                {"normforge", [&] { nf_rms_norm(&xm, w.get(), &p, &ym, nullptr); }, true},
-                {"memcpy", [&] { std::memcpy(y.get(), x.get(), bytes); }, false},
-                {"ntcopy", [&] { stream_copy(y.get(), x.get(), bytes); }, false},
-                {"naive", [&] { naive_rms_norm(d, x.get(), w.get(), y.get(), rows, cols, eps); }, true},
-            };
-            if (isa)
-                impls.push_back({"simd", [&] { simd_rms_norm(d, x.get(), w.get(), y.get(), rows, cols, eps); }, true});
-
-            std::vector<Result> results;
+            const size_t bytes = size_t(rows * cols) * (d == Dtype::F32 ? 4 : 2);
+            int sets = opt.warm ? 1 : int(std::min<size_t>(256, std::max<size_t>(1, kRotateBytes / (2 * bytes))));
+            CaseData data(d, rows, cols, sets);
+            std::vector<Impl> impls = make_impls(data, kEps, opt.levels, opt.corrupt);
+            ++case_no;
+            std::vector<Row> out;
             std::vector<std::function<void()>> timed;
-            std::vector<size_t> timed_index;
-            for (const Impl &im : impls) {
-                Result r{im.name, "ok", {}};
-                if (im.is_norm) {
-                    std::memset(y.get(), 0xFF, bytes);
-                    im.run();
-                    std::string err = check_output(d, x.get(), w.get(), y.get(), rows, cols, eps);
-                    if (!err.empty()) {
+            std::vector<size_t> timed_row;
+            for (Impl &im : impls) {
+                std::fprintf(stderr, "\r[%zu/%zu] %s %s: checking %-24s", case_no, total_cases,
+                             opt.shapes[si].c_str(), dt.c_str(), im.name.c_str());
+                Row r{im.name, im.group, im.status, {}};
+                if (im.status == "ok" && im.is_norm) {
+                    std::memset(data.ys[0].get(), 0xFF, bytes);
+                    im.run(0);
+                    std::string err = im.error->empty() ? check_output(data, kEps) : std::string();
+                    if (!im.error->empty()) r.status = "failed at this shape: " + *im.error;
+                    else if (!err.empty()) {
                         r.status = "wrong: " + err;
                         exit_code = 1;
                     }
                 }
                 if (r.status == "ok") {
-                    timed.push_back(im.run);
-                    timed_index.push_back(results.size());
+                    int next = 0;
+                    auto run = im.run;
+                    timed.push_back([run, next, sets]() mutable {
+                        run(next);
+                        next = (next + 1) % sets;
+                    });
+                    timed_row.push_back(out.size());
                 }
-                results.push_back(r);
+                out.push_back(r);
             }
-            if (!isa) results.push_back({"simd", "n/a: no AVX2/AVX-512", {}});
-            std::vector<Stats> stats = time_interleaved(timed, opt.reps, opt.batch_s);
-            for (size_t i = 0; i < timed.size(); i++) results[timed_index[i]].stats = stats[i];
+            std::fprintf(stderr, "\r[%zu/%zu] %s %s: timing %zu implementations      ", case_no, total_cases,
+                         opt.shapes[si].c_str(), dt.c_str(), timed.size());
+            std::vector<Stats> st = time_interleaved(timed, opt.reps, opt.batch_s);
+            for (size_t i = 0; i < timed.size(); i++) out[timed_row[i]].stats = st[i];
+            // ONNX Runtime's numbers come from its driver.
+            Row o{"onnxruntime", "peer", ort.status == "ok" ? "n/a: Python-driven, large shapes only" : ort.status, {}};
+            for (auto &[key, res] : ort.results)
+                if (key == opt.shapes[si] + "/" + dt) o.status = res.status, o.stats = res.stats;
+            if (o.status.rfind("wrong", 0) == 0) exit_code = 1;
+            out.push_back(o);
 
-            auto get = [&](const std::string &n) -> const Result & {
-                for (auto &r : results) if (r.name == n) return r;
-                return results[0];
-            };
-            auto gbs = [&](const Result &r) {
-                return r.status == "ok" ? fmt(2.0 * double(bytes) / r.stats.median_s / 1e9, 2) : std::string("-");
-            };
-            auto ratio = [&](const Result &base) {
-                const Result &nf = get("normforge");
-                if (nf.status != "ok" || base.status != "ok") return std::string("-");
-                return fmt(base.stats.median_s / nf.stats.median_s, 2);
-            };
-            const Result &nf = get("normforge");
-            std::printf("%-11s %-5s %9s %9s %9s %9s %9s %10s %9s %8s %8s %10s\n", shape.c_str(), dt.c_str(),
-                        gbs(nf).c_str(), gbs(get("memcpy")).c_str(), gbs(get("ntcopy")).c_str(),
-                        gbs(get("naive")).c_str(), gbs(get("simd")).c_str(), ratio(get("memcpy")).c_str(),
-                        ratio(get("ntcopy")).c_str(), ratio(get("simd")).c_str(), ratio(get("naive")).c_str(),
-                        nf.status == "ok" ? fmt(nf.stats.median_s * 1e6, 2).c_str() : "-");
-            for (auto &r : results)
-                if (r.status.rfind("wrong", 0) == 0)
-                    std::printf("    %s output is WRONG (not timed): %s\n", r.name.c_str(), r.status.c_str());
-            std::fflush(stdout);
-
-            json << (first_case ? "\n" : ",\n") << "    {\"shape\": \"" << shape << "\", \"rows\": " << rows
+            json << (case_no > 1 ? ",\n" : "\n") << "    {\"shape\": \"" << opt.shapes[si] << "\", \"rows\": " << rows
                  << ", \"cols\": " << cols << ", \"dtype\": \"" << dt << "\", \"bytes_moved\": " << 2 * bytes
-                 << ", \"results\": [";
-            first_case = false;
-            for (size_t i = 0; i < results.size(); i++) {
-                const Result &r = results[i];
-                json << (i ? ", " : "") << "{\"impl\": \"" << r.name << "\", \"status\": \"" << r.status << "\"";
+                 << ", \"buffer_sets\": " << sets << ", \"results\": [";
+            for (size_t i = 0; i < out.size(); i++) {
+                const Row &r = out[i];
+                json << (i ? ",\n      " : "\n      ") << "{\"impl\": \"" << r.name << "\", \"group\": \"" << r.group
+                     << "\", \"status\": \"" << json_escape(r.status) << "\"";
                 if (r.status == "ok")
                     json << ", \"median_s\": " << r.stats.median_s << ", \"min_s\": " << r.stats.min_s
-                         << ", \"max_s\": " << r.stats.max_s
-                         << ", \"gbps\": " << 2.0 * double(bytes) / r.stats.median_s / 1e9;
+                         << ", \"max_s\": " << r.stats.max_s << ", \"gbps\": " << 2.0 * double(bytes) / r.stats.median_s / 1e9;
                 json << "}";
             }
             json << "]}";
+            all_rows.push_back(out);
+            case_names.push_back(opt.shapes[si] + " " + dt);
         }
     }
+    std::fprintf(stderr, "\r%-80s\r", "");
     json << "\n  ]\n}\n";
+
+    // Table 1: GB/s (bytes of x read + y written / median time) per implementation.
+    std::vector<std::string> cols;
+    for (auto &r : all_rows.front()) cols.push_back(r.name);
+    std::printf("\nGB/s (x read + y written, median); '-' = not run (see notes below)\n%-16s", "case");
+    for (auto &c : cols) std::printf(" %11s", c.substr(0, 11).c_str());
+    std::printf("\n");
+    std::map<std::string, std::string> notes;
+    for (size_t k = 0; k < all_rows.size(); k++) {
+        std::printf("%-16s", case_names[k].c_str());
+        for (auto &r : all_rows[k]) {
+            std::string cell = "-";
+            if (r.status == "ok") {
+                int64_t rr = 0, cc = 0;
+                parse_shape(case_names[k].substr(0, case_names[k].find(' ')), rr, cc);
+                const double b = double(rr * cc) * (case_names[k].find("bf16") != std::string::npos ? 2 : 4);
+                cell = fmt(2.0 * b / r.stats.median_s / 1e9, 2);
+            } else if (r.status.rfind("wrong", 0) == 0 || r.status.rfind("failed", 0) == 0) {
+                cell = r.status[0] == 'w' ? "WRONG" : "FAILED";
+                notes[r.name + " " + case_names[k]] = r.status;
+            } else {
+                notes[r.name] = r.status;
+            }
+            std::printf(" %11s", cell.c_str());
+        }
+        std::printf("\n");
+    }
+    // Table 2: NormForge's speed-up over each implementation (time ratio, same run).
+    std::printf("\nNormForge speed-up vs each (their median time / NormForge's; > 1 = NormForge faster)\n%-16s", "case");
+    for (auto &c : cols) if (c != "normforge") std::printf(" %11s", c.substr(0, 11).c_str());
+    std::printf("\n");
+    for (size_t k = 0; k < all_rows.size(); k++) {
+        std::printf("%-16s", case_names[k].c_str());
+        const Row &nf = all_rows[k][0];
+        for (auto &r : all_rows[k]) {
+            if (r.name == "normforge") continue;
+            std::string cell = (nf.status == "ok" && r.status == "ok") ? fmt(r.stats.median_s / nf.stats.median_s, 2) : "-";
+            std::printf(" %11s", cell.c_str());
+        }
+        std::printf("\n");
+    }
+    if (!notes.empty()) {
+        std::printf("\nnotes:\n");
+        for (auto &[k, v] : notes) std::printf("  %s: %s\n", k.c_str(), v.c_str());
+    }
+    std::printf("(memcpy = glibc; ntcopy = copy with streaming stores; naive = scalar loop -O3 -march=native;\n"
+                " simd = hand-written intrinsics; baselines are single-threaded, the rest use --threads)\n");
+
     if (!opt.json_path.empty()) {
         std::ofstream f(opt.json_path);
         f << json.str();
@@ -220,8 +240,17 @@ int run_bench(const BenchOptions &opt) {
             std::fprintf(stderr, "bench: cannot write %s\n", opt.json_path.c_str());
             return 2;
         }
-        std::printf("\nwrote %s\n", opt.json_path.c_str());
+        std::printf("wrote %s\n", opt.json_path.c_str());
+        if (!opt.plot_path.empty()) {
+            std::string cmd = std::string("'") + NF_PYTHON + "' '" + NF_PLOT_SCRIPT + "' '" + opt.json_path + "' '" +
+                              opt.plot_path + "'";
+            if (std::system(cmd.c_str()) != 0) {
+                std::fprintf(stderr, "bench: the plot failed (matplotlib: make bench-peers installs it)\n");
+                return 2;
+            }
+        }
     }
+    std::fflush(stdout);
     return exit_code;
 }
 

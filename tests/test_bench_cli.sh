@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `normforge bench` on tiny shapes: it runs, prints both tables, writes valid JSON with every
+# implementation; a peer whose output is wrong is reported as WRONG and not timed (exit 1).
+set -euo pipefail
+normforge=$1 python=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+"$normforge" bench --shapes 2x64,16x1024 --dtypes f32,bf16 --reps 2 --json "$tmp/ok.json" > "$tmp/ok.txt"
+grep -q "NormForge speed-up vs each" "$tmp/ok.txt"
+"$python" - "$tmp/ok.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["machine"]["cores"] >= 1 and d["threads"] == 1, d["machine"]
+assert [c["shape"] for c in d["cases"]] == ["2x64", "2x64", "16x1024", "16x1024"], d["cases"]
+for c in d["cases"]:
+    impls = {r["impl"]: r for r in c["results"]}
+    for name in ("normforge", "memcpy", "ntcopy", "naive", "Mullapudi2016", "Li2018", "Adams2019", "onednn", "onnxruntime"):
+        assert name in impls, (name, c["shape"])
+    for name in ("normforge", "memcpy", "naive"):
+        r = impls[name]
+        assert r["status"] == "ok" and r["median_s"] > 0 and r["gbps"] > 0, r
+    for name in ("Mullapudi2016", "Li2018"):  # scheduled for 4096x4096: may fail on small shapes
+        r = impls[name]
+        ok = r["status"] == "ok" and r["median_s"] > 0
+        assert ok or r["status"].startswith("failed at this shape: "), r
+    for r in c["results"]:  # anything not timed says why
+        assert r["status"] == "ok" or len(r["status"]) > 5, r
+print("bench JSON ok")
+PY
+
+if "$normforge" bench --shapes 2x64 --dtypes f32 --reps 2 --corrupt naive --json "$tmp/bad.json" > "$tmp/bad.txt"; then
+  echo "a wrong implementation did not fail the bench"; exit 1
+fi
+grep -q "WRONG" "$tmp/bad.txt"
+"$python" - "$tmp/bad.json" <<'PY'
+import json, sys
+r = {r["impl"]: r for r in json.load(open(sys.argv[1]))["cases"][0]["results"]}["naive"]
+assert r["status"].startswith("wrong:") and "median_s" not in r, r
+print("wrong output reported, not timed")
+PY

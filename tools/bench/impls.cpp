@@ -1,0 +1,179 @@
+#include "impls.h"
+
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include "HalideRuntime.h"
+#include "bench/autoscheduled.h"
+#include "errors.h"  // runtime/src: the per-call context the Halide error handler fills
+#include "normforge/normforge.h"
+#include "peers.h"
+
+namespace nfbench {
+
+AlignedBuffer::AlignedBuffer(size_t bytes)
+    : p(static_cast<uint8_t *>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)), std::free) {}
+
+namespace {
+
+double load_value(Dtype d, const uint8_t *base, int64_t i) {
+    if (d == Dtype::F32) { float f; std::memcpy(&f, base + 4 * i, 4); return f; }
+    uint16_t h; std::memcpy(&h, base + 2 * i, 2);
+    uint32_t u = uint32_t(h) << 16; float f; std::memcpy(&f, &u, 4);
+    return f;
+}
+
+void store_value(Dtype d, uint8_t *base, int64_t i, float v) {
+    if (d == Dtype::F32) { std::memcpy(base + 4 * i, &v, 4); return; }
+    uint32_t u; std::memcpy(&u, &v, 4);
+    u += 0x7FFF + ((u >> 16) & 1);
+    uint16_t h = uint16_t(u >> 16);
+    std::memcpy(base + 2 * i, &h, 2);
+}
+
+halide_buffer_t view2d(void *data, Dtype d, int64_t rows, int64_t cols, halide_dimension_t *dims) {
+    dims[0] = {0, int32_t(cols), 1, 0};
+    dims[1] = {0, int32_t(rows), int32_t(cols), 0};
+    halide_buffer_t b{};
+    b.host = static_cast<uint8_t *>(data);
+    b.type = d == Dtype::F32 ? halide_type_t(halide_type_float, 32) : halide_type_t(halide_type_bfloat, 16);
+    b.dimensions = 2;
+    b.dim = dims;
+    return b;
+}
+
+const char *const kLevels[] = {"avx512_sapphirerapids", "avx512_zen4", "avx512_skylake", "avx2", "sse41"};
+
+}  // namespace
+
+CaseData::CaseData(Dtype d, int64_t r, int64_t c, int sets)
+    : dtype(d), rows(r), cols(c), bytes(size_t(r * c) * (d == Dtype::F32 ? 4 : 2)) {
+    xs.emplace_back(bytes);
+    uint32_t state = 2024;
+    for (int64_t i = 0; i < rows * cols; i++) {
+        state = state * 1664525u + 1013904223u;
+        store_value(d, xs[0].get(), i, float(state >> 8) / 16777216.0f * 2.0f - 1.0f);
+    }
+    for (int s = 1; s < sets; s++) {
+        xs.emplace_back(bytes);
+        std::memcpy(xs.back().get(), xs[0].get(), bytes);
+    }
+    for (int s = 0; s < sets; s++) {
+        ys.emplace_back(bytes);
+        std::memset(ys.back().get(), 0, bytes);
+    }
+    w = std::make_unique<AlignedBuffer>(size_t(cols) * (d == Dtype::F32 ? 4 : 2));
+    for (int64_t i = 0; i < cols; i++) {
+        store_value(d, w->get(), i, 0.5f + float(i % 7) * 0.1f);
+        w_float.push_back(float(load_value(d, w->get(), i)));
+    }
+}
+
+std::string check_output(const CaseData &data, float eps) {
+    const Dtype d = data.dtype;
+    const double tol = d == Dtype::F32 ? 1e-5 : 1.6e-2;
+    const uint8_t *x = data.xs[0].get(), *y = data.ys[0].get(), *w = data.w->get();
+    for (int64_t r : {int64_t(0), data.rows / 2, data.rows - 1}) {
+        double ss = 0;
+        for (int64_t c = 0; c < data.cols; c++) ss += std::pow(load_value(d, x, r * data.cols + c), 2);
+        double inv = 1.0 / std::sqrt(ss / double(data.cols) + eps);
+        for (int64_t c = 0; c < data.cols; c++) {
+            double want = load_value(d, x, r * data.cols + c) * inv * load_value(d, w, c);
+            double got = load_value(d, y, r * data.cols + c);
+            if (!(std::fabs(got - want) <= tol * std::fabs(want) + 1e-6)) {
+                std::ostringstream os;
+                os << "y(" << r << "," << c << ")=" << got << " want " << want;
+                return os.str();
+            }
+        }
+    }
+    return "";
+}
+
+std::vector<Impl> make_impls(CaseData &data, float eps, bool levels, const std::string &corrupt) {
+    std::vector<Impl> v;
+    const Dtype d = data.dtype;
+    const nf_dtype nd = d == Dtype::F32 ? NF_F32 : NF_BF16;
+    CaseData *cd = &data;
+
+    auto nf = [cd, nd, eps](int s) {
+        nf_matrix xm{cd->xs[s].get(), nd, cd->rows, cd->cols, cd->cols};
+        nf_matrix ym{cd->ys[s].get(), nd, cd->rows, cd->cols, cd->cols};
+        nf_norm_params p{eps, NF_WEIGHT_SCALE, NF_ROUND_ONCE};
+        nf_rms_norm(&xm, cd->w->get(), &p, &ym, nullptr);
+    };
+    v.push_back({"normforge", "normforge", true, "ok", nf});
+    if (levels) {
+        // Each compiled level this CPU can run, below the one dispatch picks.
+        const std::string top = nf_cpu_variant();
+        bool below = false;
+        for (const char *level : kLevels) {
+            if (below) {
+                v.push_back({std::string("normforge@") + level, "normforge", true, "ok", [nf, level](int s) {
+                                 nf_limit_cpu_variant(level);
+                                 nf(s);
+                                 nf_limit_cpu_variant(nullptr);
+                             }});
+            }
+            below = below || top == level;
+        }
+    }
+    v.push_back({"memcpy", "floor", false, "ok", [cd](int s) { std::memcpy(cd->ys[s].get(), cd->xs[s].get(), cd->bytes); }});
+    v.push_back({"ntcopy", "floor", false, "ok", [cd](int s) { stream_copy(cd->ys[s].get(), cd->xs[s].get(), cd->bytes); }});
+    v.push_back({"naive", "baseline", true, "ok", [cd, d, eps](int s) {
+                     naive_rms_norm(d, cd->xs[s].get(), cd->w->get(), cd->ys[s].get(), cd->rows, cd->cols, eps);
+                 }});
+    Impl simd{"simd", "baseline", true, "ok", [cd, d, eps](int s) {
+                  simd_rms_norm(d, cd->xs[s].get(), cd->w->get(), cd->ys[s].get(), cd->rows, cd->cols, eps);
+              }};
+    if (simd_isa() == nullptr) simd.status = "n/a: no AVX2 or AVX-512 on this CPU";
+    v.push_back(simd);
+
+    const std::string dt = d == Dtype::F32 ? "f32" : "bf16";
+    for (size_t i = 0; i < kNumAutoscheduled; i++) {
+        const Autoscheduled &a = kAutoscheduled[i];
+        if (dt != a.dtype) continue;
+        AutoscheduledFn fn = a.fn;
+        auto error = std::make_shared<std::string>();
+        v.push_back({a.scheduler, "autoscheduler", true, "ok", [cd, d, eps, fn, error](int s) {
+                         halide_dimension_t xd[2], yd[2], wd = {0, int32_t(cd->cols), 1, 0}, id = {0, int32_t(cd->rows), 1, 0};
+                         halide_buffer_t x = view2d(cd->xs[s].get(), d, cd->rows, cd->cols, xd);
+                         halide_buffer_t y = view2d(cd->ys[s].get(), d, cd->rows, cd->cols, yd);
+                         halide_buffer_t w = x, inv = x;
+                         w.host = cd->w->get(), w.dimensions = 1, w.dim = &wd;
+                         thread_local std::vector<float> inv_rms;
+                         inv_rms.resize(size_t(cd->rows));
+                         inv.host = reinterpret_cast<uint8_t *>(inv_rms.data());
+                         inv.type = halide_type_t(halide_type_float, 32), inv.dimensions = 1, inv.dim = &id;
+                         // The kernel reports through NormForge's Halide error handler.
+                         normforge::CallContext ctx;
+                         if (fn(&ctx, eps, &x, &w, &inv, &y) != 0 && error->empty())
+                             *error = ctx.halide_error[0] ? ctx.halide_error : "kernel failed";
+                     }, error});
+    }
+    v.push_back({"Adams2019", "autoscheduler", true,
+                 "n/a: Halide 21's Adams2019 stops with an internal error on this pipeline", nullptr});
+
+    std::string why;
+    std::shared_ptr<OnednnRmsNorm> dnnl = make_onednn_rms_norm(d, data.rows, data.cols, data.w_float.data(), eps, &why);
+    Impl onednn{"onednn", "peer", true, "ok", nullptr};
+    if (dnnl) onednn.run = [cd, dnnl](int s) { dnnl->run(cd->xs[s].get(), cd->ys[s].get()); };
+    else onednn.status = why;
+    v.push_back(onednn);
+
+    // Test hook: an implementation whose output is wrong must be reported, not timed.
+    for (Impl &im : v) {
+        if (im.name == corrupt && im.run) {
+            auto inner = im.run;
+            const size_t top_byte = d == Dtype::F32 ? 3 : 1;  // sign/exponent byte of y[0]
+            im.run = [cd, inner, top_byte](int s) {
+                inner(s);
+                cd->ys[s].get()[top_byte] ^= 0x40;
+            };
+        }
+    }
+    return v;
+}
+
+}  // namespace nfbench

@@ -1,0 +1,48 @@
+// The implementations `normforge bench` times for one case, over rotating buffer sets.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "baselines.h"
+
+namespace nfbench {
+
+struct AlignedBuffer {
+    std::unique_ptr<uint8_t, void (*)(void *)> p{nullptr, std::free};
+    explicit AlignedBuffer(size_t bytes);
+    uint8_t *get() const { return p.get(); }
+};
+
+// Inputs and outputs of one case: `sets` copies of x and y (rotated so that small shapes are
+// not timed with a warm cache), one weight (in the dtype, and as floats for oneDNN).
+struct CaseData {
+    Dtype dtype;
+    int64_t rows, cols;
+    size_t bytes;  // of one x (= one y)
+    std::vector<AlignedBuffer> xs, ys;
+    std::unique_ptr<AlignedBuffer> w;
+    std::vector<float> w_float;
+    CaseData(Dtype d, int64_t rows, int64_t cols, int sets);
+};
+
+struct Impl {
+    std::string name;
+    std::string group;   // normforge, floor, baseline, autoscheduler, peer
+    bool is_norm = true; // output checked against the reference (the copies are not)
+    std::string status = "ok";  // otherwise why it is not timed ("not installed: ...")
+    std::function<void(int set)> run;
+    // For kernels called directly: the error of the last failed call ("" if none).
+    std::shared_ptr<std::string> error = std::make_shared<std::string>();
+};
+
+// Every implementation for this case, in table order. `levels`: NormForge at each lower level.
+std::vector<Impl> make_impls(CaseData &data, float eps, bool levels, const std::string &corrupt);
+
+// "" when y (buffer set 0) matches the float64 reference on the first, middle and last rows.
+std::string check_output(const CaseData &data, float eps);
+
+}  // namespace nfbench
