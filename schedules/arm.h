@@ -19,28 +19,13 @@ namespace normforge {
 //    length is a multiple of the unrolled vector get their own loop without any tail check
 //    (specialize), and other lengths pay only for the last, scalar, part;
 //  * no tile-and-stream path: large calls use the thread pool directly (rows_per_task);
-//  * fp16 and bf16 are converted to fp32 for all arithmetic (fcvtl/fcvtn for fp16; shifts for
-//    bf16), so arm_fp16 half-precision arithmetic is not used: it would round the statistic.
+//  * fp16 and bf16 are converted to fp32 for all arithmetic (fp16: fcvtl/fcvtn on the
+//    arm_fp16 variant, integer widening on plain ARMv8.0; bf16: shll), never summed in half.
 // Verified for correctness under qemu-aarch64; timing needs real hardware (normforge tune).
 inline void schedule_rms_norm_arm(RmsNormFuncs &f, Halide::Func y, Halide::Func inv_out,
                                   const CpuKnobs &k, const Halide::Target &target) {
-    using namespace Halide;
     const int w = std::min(kLanes, target.natural_vector_size<float>() * k.vec_mult);
-    Var ro("ro"), ri("ri"), co("co"), ci("ci"), li("li");
-
-    y.split(f.r, ro, ri, k.rows_per_task, TailStrategy::GuardWithIf);
-    y.split(f.c, co, ci, w * k.unroll, TailStrategy::GuardWithIf)
-        .split(ci, ci, li, w, TailStrategy::GuardWithIf)
-        .vectorize(li)
-        .unroll(ci);
-    if (k.parallel) y.parallel(ro);
-    y.specialize(f.cols % (w * k.unroll) == 0);  // copies the schedule so far: keep it last
-
-    inv_out.split(f.r, ro, ri, k.rows_per_task, TailStrategy::GuardWithIf);
-    if (k.parallel) inv_out.parallel(ro);
-    inv_out.compute_with(y, ri);
-
-    schedule_row_statistic_cpu(f, y, ri, w);
+    schedule_rows_cpu(f, y, inv_out, k, w, /*whole_vector_loop=*/true);
 }
 
 }  // namespace normforge

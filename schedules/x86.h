@@ -17,22 +17,10 @@ namespace normforge {
 // y / inv_out are the pipeline outputs; f.y is inlined into y.
 inline void schedule_rms_norm_x86(RmsNormFuncs &f, Halide::Func y, Halide::Func inv_out,
                                   const CpuKnobs &k, const Halide::Target &target) {
-    using namespace Halide;
     const int w = std::min(kLanes, target.natural_vector_size<float>() * k.vec_mult);
-    Var ro("ro"), ri("ri"), co("co"), ci("ci"), li("li");
-
-    y.split(f.r, ro, ri, k.rows_per_task, TailStrategy::GuardWithIf);
-    y.split(f.c, co, ci, w * k.unroll, TailStrategy::GuardWithIf)
-        .split(ci, ci, li, w, TailStrategy::GuardWithIf)
-        .vectorize(li)
-        .unroll(ci);
-    if (k.parallel) y.parallel(ro);
-
-    inv_out.split(f.r, ro, ri, k.rows_per_task, TailStrategy::GuardWithIf);
-    if (k.parallel) inv_out.parallel(ro);
-    inv_out.compute_with(y, ri);
-
-    schedule_row_statistic_cpu(f, y, ri, w);
+    // AVX-512 predicates the ragged last vector with masked loads and stores, so one loop
+    // serves every row length.
+    schedule_rows_cpu(f, y, inv_out, k, w, /*whole_vector_loop=*/false);
 }
 
 }  // namespace normforge
