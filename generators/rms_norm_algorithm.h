@@ -47,6 +47,15 @@ inline Halide::Expr to_storage(const Halide::Type &dtype, const Halide::Expr &v)
     return select(is_nan(v), reinterpret(Float(16), cast<uint16_t>(0x7E00)), cast(dtype, v));
 }
 
+// Fused residual add (vLLM's fused_add_rms_norm): s = x + residual, rounded to the dtype; the
+// statistic and the output are computed from this rounded s (what is stored back).
+inline void define_residual_sum(Halide::Func s, const Halide::Func &x, const Halide::Func &residual,
+                                const Halide::Type &dtype) {
+    using namespace Halide;
+    Var c("c"), r("r");
+    s(c, r) = to_storage(dtype, cast<float>(x(c, r)) + cast<float>(residual(c, r)));
+}
+
 // x: (cols, rows) in the storage dtype; weight: (cols) in the same dtype (unused for None).
 inline RmsNormFuncs define_rms_norm(const Halide::Func &x, const Halide::Func &weight,
                                     const Halide::Expr &cols, const Halide::Expr &eps,

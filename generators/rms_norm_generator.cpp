@@ -1,5 +1,9 @@
 // The RMSNorm generator: binds inputs/outputs, calls the algorithm, then hands the Funcs to the
 // schedule of the target's family (or to a Halide autoscheduler when one is requested).
+// op=rms_norm:          (eps, x, weight) -> y, inv_rms
+// op=rms_norm_residual: (eps, x, residual, weight) -> y = {normalized, s}, inv_rms, where
+//                       s = x + residual rounded to the dtype (the runtime passes the residual
+//                       buffer as the second output: the residual is updated in place).
 #include <cstdio>
 #include <cstdlib>
 
@@ -11,8 +15,12 @@
 namespace normforge {
 namespace {
 
+enum class Op { RmsNorm, RmsNormResidual };
+
 class RmsNormGenerator : public Halide::Generator<RmsNormGenerator> {
 public:
+    GeneratorParam<Op> op{"op", Op::RmsNorm,
+                          {{"rms_norm", Op::RmsNorm}, {"rms_norm_residual", Op::RmsNormResidual}}};
     GeneratorParam<Halide::Type> dtype{"dtype", Halide::Float(32)};
     GeneratorParam<WeightMode> weight_mode{"weight_mode", WeightMode::Scale,
                                            {{"none", WeightMode::None},
@@ -27,6 +35,7 @@ public:
     GeneratorParam<int> unroll{"unroll", 1};
 
     Input<Halide::Buffer<>> *x;
+    Input<Halide::Buffer<>> *residual = nullptr;
     Input<Halide::Buffer<>> *weight;
     Input<float> eps{"eps"};
     Output<Halide::Buffer<>> *y;
@@ -34,19 +43,38 @@ public:
 
     void configure() {
         x = add_input<Halide::Buffer<>>("x", dtype, 2);
+        if (op == Op::RmsNormResidual) residual = add_input<Halide::Buffer<>>("residual", dtype, 2);
         weight = add_input<Halide::Buffer<>>("weight", dtype, 1);
-        y = add_output<Halide::Buffer<>>("y", dtype, 2);
+        if (op == Op::RmsNormResidual) {
+            // One loop computes both values from the same loads, so y may alias x and the
+            // second output may alias the residual input.
+            y = add_output<Halide::Buffer<>>("y", std::vector<Halide::Type>{dtype, dtype}, 2);
+        } else {
+            y = add_output<Halide::Buffer<>>("y", dtype, 2);
+        }
     }
 
     void generate() {
         using namespace Halide;
         Expr cols = x->dim(0).extent();
-        RmsNormFuncs f = define_rms_norm(*x, *weight, cols, eps, dtype, weight_mode, rounding);
-        (*y)(f.c, f.r) = f.y(f.c, f.r);
+        Func input = *x;
+        Func sum("residual_sum");
+        if (op == Op::RmsNormResidual) {
+            input = sum;
+            define_residual_sum(sum, *x, *residual, dtype);
+        }
+        RmsNormFuncs f = define_rms_norm(input, *weight, cols, eps, dtype, weight_mode, rounding);
+        if (op == Op::RmsNormResidual) {
+            (*y)(f.c, f.r) = Tuple(f.y(f.c, f.r), sum(f.c, f.r));
+            residual->dim(0).set_min(0);
+            residual->set_estimates({{0, 4096}, {0, 4096}});
+        } else {
+            (*y)(f.c, f.r) = f.y(f.c, f.r);
+        }
         inv_rms(f.r) = f.inv_rms(f.r);
 
         x->dim(0).set_min(0);
-        y->dim(0).set_min(0);
+        Func(*y).output_buffers()[0].dim(0).set_min(0);  // a Tuple's other buffers follow the first
         x->set_estimates({{0, 4096}, {0, 4096}});
         weight->set_estimates({{0, 4096}});
         y->set_estimates({{0, 4096}, {0, 4096}});

@@ -127,4 +127,39 @@ nf_status check_disjoint(const char *fn, const char *a_name, Span a, const char 
     return NF_OK;
 }
 
+nf_status check_norm_call(const char *fn, const nf_matrix *x, bool with_residual,
+                          const nf_matrix *residual, const void *weight, const nf_norm_params *p,
+                          const nf_matrix *y, const float *inv_rms) {
+    if (nf_status s = check_matrix(fn, "x", x)) return s;
+    if (with_residual) {
+        if (nf_status s = check_matrix(fn, "residual", residual)) return s;
+        if (nf_status s = check_same_shape(fn, "residual", residual, x)) return s;
+    }
+    if (nf_status s = check_params(fn, p)) return s;
+    if (nf_status s = check_matrix(fn, "y", y)) return s;
+    if (nf_status s = check_same_shape(fn, "y", y, x)) return s;
+    if (x->rows == 0) return NF_OK;
+    if (p->weight_mode != NF_WEIGHT_NONE && weight == nullptr)
+        return fail(NF_INVALID_ARGUMENT, "%s: weight is NULL but params->weight_mode needs %s", fn,
+                    "cols weights");
+    if (nf_status s = check_limits(fn, "x", x)) return s;
+    if (residual != nullptr)
+        if (nf_status s = check_limits(fn, "residual", residual)) return s;
+    if (nf_status s = check_limits(fn, "y", y)) return s;
+    if (nf_status s = check_in_place_or_disjoint(fn, "y", y, "x", x)) return s;
+    const size_t es = dtype_size(x->dtype);
+    const Span ys = matrix_span(y), xs = matrix_span(x), rs = matrix_span(residual);
+    const Span ws = p->weight_mode == NF_WEIGHT_NONE ? Span{} : vector_span(weight, x->cols, es);
+    const Span is = vector_span(inv_rms, x->rows, sizeof(float));
+    if (nf_status s = check_disjoint(fn, "residual", rs, "x", xs)) return s;
+    if (nf_status s = check_disjoint(fn, "residual", rs, "y", ys)) return s;
+    if (nf_status s = check_disjoint(fn, "residual", rs, "weight", ws)) return s;
+    if (nf_status s = check_disjoint(fn, "y", ys, "weight", ws)) return s;
+    if (nf_status s = check_disjoint(fn, "inv_rms", is, "x", xs)) return s;
+    if (nf_status s = check_disjoint(fn, "inv_rms", is, "y", ys)) return s;
+    if (nf_status s = check_disjoint(fn, "inv_rms", is, "weight", ws)) return s;
+    if (nf_status s = check_disjoint(fn, "inv_rms", is, "residual", rs)) return s;
+    return NF_OK;
+}
+
 }  // namespace normforge

@@ -41,4 +41,10 @@ nf_status check_in_place_or_disjoint(const char *fn, const char *out_name, const
 // Two arguments that must not share any byte.
 nf_status check_disjoint(const char *fn, const char *a_name, Span a, const char *b_name, Span b);
 
+// All checks of an RMSNorm-style call. with_residual: the fused op, whose residual has x's
+// shape and dtype and is read and written (it must not overlap x, y, weight or inv_rms).
+nf_status check_norm_call(const char *fn, const nf_matrix *x, bool with_residual,
+                          const nf_matrix *residual, const void *weight, const nf_norm_params *p,
+                          const nf_matrix *y, const float *inv_rms);
+
 }  // namespace normforge

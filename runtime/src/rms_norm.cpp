@@ -1,4 +1,5 @@
-// nf_rms_norm: checks, then one kernel call per batch of rows on views of the caller's memory.
+// nf_rms_norm and nf_rms_norm_residual: checks, then one kernel call per batch of rows on views
+// of the caller's memory.
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,6 @@ using namespace normforge;
 
 namespace {
 
-constexpr const char *kFn = "nf_rms_norm";
 // A large call is split into about this many tasks of consecutive tiles (enough to balance
 // the thread pool, few enough that each task streams a long run of rows).
 constexpr int64_t kTileTasks = 64;
@@ -33,29 +33,6 @@ struct InvRmsScratch {
     }
 };
 
-nf_status check_rms_norm(const nf_matrix *x, const void *weight, const nf_norm_params *p,
-                         const nf_matrix *y, const float *inv_rms) {
-    if (nf_status s = check_matrix(kFn, "x", x)) return s;
-    if (nf_status s = check_params(kFn, p)) return s;
-    if (nf_status s = check_matrix(kFn, "y", y)) return s;
-    if (nf_status s = check_same_shape(kFn, "y", y, x)) return s;
-    if (x->rows == 0) return NF_OK;
-    if (p->weight_mode != NF_WEIGHT_NONE && weight == nullptr)
-        return fail(NF_INVALID_ARGUMENT, "%s: weight is NULL but params->weight_mode needs %s",
-                    kFn, "cols weights");
-    if (nf_status s = check_limits(kFn, "x", x)) return s;
-    if (nf_status s = check_limits(kFn, "y", y)) return s;
-    if (nf_status s = check_in_place_or_disjoint(kFn, "y", y, "x", x)) return s;
-    const size_t es = dtype_size(x->dtype);
-    const Span ys = matrix_span(y), xs = matrix_span(x);
-    const Span ws = p->weight_mode == NF_WEIGHT_NONE ? Span{} : vector_span(weight, x->cols, es);
-    const Span is = vector_span(inv_rms, x->rows, sizeof(float));
-    if (nf_status s = check_disjoint(kFn, "y", ys, "weight", ws)) return s;
-    if (nf_status s = check_disjoint(kFn, "inv_rms", is, "x", xs)) return s;
-    if (nf_status s = check_disjoint(kFn, "inv_rms", is, "y", ys)) return s;
-    if (nf_status s = check_disjoint(kFn, "inv_rms", is, "weight", ws)) return s;
-    return NF_OK;
-}
 
 // A large call with stream_rows > 0: the thread pool runs one task per block of consecutive
 // tiles; each tile is normalized into the thread's cache-resident buffer, then streamed to y
@@ -90,7 +67,7 @@ int run_tile_block(void *, int task, uint8_t *closure) {
         MatrixView xv(const_cast<char *>(j.x) + r0 * j.x_stride * es, j.dtype, n, j.cols, j.x_stride);
         MatrixView tv(buf, j.dtype, n, j.cols, j.cols);
         VectorView iv(j.inv + r0, halide_type_t(halide_type_float, 32), n);
-        int rc = j.kernel->fn(j.ctx, j.eps, &xv.buf, j.weight, &iv.buf, &tv.buf);
+        int rc = reinterpret_cast<RmsNormFn>(j.kernel->fn)(j.ctx, j.eps, &xv.buf, j.weight, &iv.buf, &tv.buf);
         if (rc != 0) return rc;
         const int64_t next_n = std::min(j.tile_rows, end - (r0 + n));
         for (int64_t i = 0; i < n; i++) {
@@ -104,20 +81,20 @@ int run_tile_block(void *, int task, uint8_t *closure) {
     return 0;
 }
 
-}  // namespace
-
-extern "C" nf_status nf_rms_norm(const nf_matrix *x, const void *weight, const nf_norm_params *p,
-                                 nf_matrix *y, float *inv_rms) {
-    if (nf_status s = check_rms_norm(x, weight, p, y, inv_rms)) return s;
+// Both ops: checks, kernel choice, then one kernel call per batch of rows (tiles and streaming
+// stores for rms_norm's large calls). residual: NULL for nf_rms_norm.
+nf_status normalize(const char *fn, KernelOp op, const nf_matrix *x, nf_matrix *residual,
+                    const void *weight, const nf_norm_params *p, nf_matrix *y, float *inv_rms) {
+    const bool fused = op == NF_OP_RMS_NORM_RESIDUAL;
+    if (nf_status s = check_norm_call(fn, x, fused, residual, weight, p, y, inv_rms)) return s;
     if (x->rows == 0) return NF_OK;
     install_halide_handlers();
 
-    const KernelEntry *k = find_kernel(NF_OP_RMS_NORM, x->dtype, p->weight_mode, p->rounding,
-                                       x->rows, x->cols);
+    const KernelEntry *k = find_kernel(op, x->dtype, p->weight_mode, p->rounding, x->rows, x->cols);
     if (k == nullptr)
-        return fail(NF_UNSUPPORTED, "%s: no kernel compiled for this dtype and variant", kFn);
+        return fail(NF_UNSUPPORTED, "%s: no kernel compiled for this dtype and variant", fn);
 
-    const size_t es = dtype_size(x->dtype);
+    const int64_t es = static_cast<int64_t>(dtype_size(x->dtype));
     // A weight-less kernel never reads its weight input; it still needs a valid buffer.
     static const float kUnusedWeight[1] = {0.0f};
     const bool has_weight = p->weight_mode != NF_WEIGHT_NONE;
@@ -126,17 +103,26 @@ extern "C" nf_status nf_rms_norm(const nf_matrix *x, const void *weight, const n
     InvRmsScratch scratch;
     float *inv = inv_rms ? inv_rms : scratch.get(std::min(x->rows, kMaxRowsPerCall));
     if (inv == nullptr)
-        return fail(NF_INTERNAL_ERROR, "%s: out of memory for %" PRId64 " inv_rms values", kFn,
+        return fail(NF_INTERNAL_ERROR, "%s: out of memory for %" PRId64 " inv_rms values", fn,
                     x->rows);
 
     for (int64_t r0 = 0; r0 < x->rows; r0 += kMaxRowsPerCall) {
         const int64_t n = std::min(kMaxRowsPerCall, x->rows - r0);
-        char *xp = static_cast<char *>(x->data) + r0 * x->row_stride * static_cast<int64_t>(es);
-        char *yp = static_cast<char *>(y->data) + r0 * y->row_stride * static_cast<int64_t>(es);
+        char *xp = static_cast<char *>(x->data) + r0 * x->row_stride * es;
+        char *yp = static_cast<char *>(y->data) + r0 * y->row_stride * es;
         float *inv_batch = inv_rms ? inv + r0 : inv;
         CallContext ctx;
         int rc;
-        if (k->stream_rows > 0) {
+        if (fused) {
+            char *rp = static_cast<char *>(residual->data) + r0 * residual->row_stride * es;
+            MatrixView xv(xp, x->dtype, n, x->cols, x->row_stride);
+            MatrixView rv(rp, x->dtype, n, x->cols, residual->row_stride);
+            MatrixView rout(rp, x->dtype, n, x->cols, residual->row_stride);  // updated in place
+            MatrixView yv(yp, y->dtype, n, y->cols, y->row_stride);
+            VectorView iv(inv_batch, halide_type_t(halide_type_float, 32), n);
+            rc = reinterpret_cast<RmsNormResidualFn>(k->fn)(&ctx, p->eps, &xv.buf, &rv.buf, &w.buf,
+                                                            &iv.buf, &yv.buf, &rout.buf);
+        } else if (k->stream_rows > 0) {
             const int64_t tiles = (n + k->stream_rows - 1) / k->stream_rows;
             const int64_t tiles_per_task = std::max<int64_t>(1, tiles / kTileTasks);
             TileJob job{k, &ctx, p->eps, x->dtype, n, x->cols, k->stream_rows, tiles_per_task,
@@ -147,12 +133,24 @@ extern "C" nf_status nf_rms_norm(const nf_matrix *x, const void *weight, const n
             MatrixView xv(xp, x->dtype, n, x->cols, x->row_stride);
             MatrixView yv(yp, y->dtype, n, y->cols, y->row_stride);
             VectorView iv(inv_batch, halide_type_t(halide_type_float, 32), n);
-            rc = k->fn(&ctx, p->eps, &xv.buf, &w.buf, &iv.buf, &yv.buf);
+            rc = reinterpret_cast<RmsNormFn>(k->fn)(&ctx, p->eps, &xv.buf, &w.buf, &iv.buf, &yv.buf);
         }
-        if (rc != 0) {
-            return fail(NF_INTERNAL_ERROR, "%s: kernel %s failed: %s", kFn, k->name,
-                        ctx.halide_error);
-        }
+        if (rc != 0)
+            return fail(NF_INTERNAL_ERROR, "%s: kernel %s failed: %s", fn, k->name, ctx.halide_error);
     }
     return NF_OK;
+}
+
+}  // namespace
+
+extern "C" nf_status nf_rms_norm(const nf_matrix *x, const void *weight, const nf_norm_params *p,
+                                 nf_matrix *y, float *inv_rms) {
+    return normalize("nf_rms_norm", NF_OP_RMS_NORM, x, nullptr, weight, p, y, inv_rms);
+}
+
+extern "C" nf_status nf_rms_norm_residual(const nf_matrix *x, nf_matrix *residual,
+                                          const void *weight, const nf_norm_params *p,
+                                          nf_matrix *y, float *inv_rms) {
+    return normalize("nf_rms_norm_residual", NF_OP_RMS_NORM_RESIDUAL, x, residual, weight, p, y,
+                     inv_rms);
 }

@@ -48,6 +48,14 @@ typedef struct {
 nf_status nf_rms_norm(const nf_matrix *x, const void *weight, const nf_norm_params *p,
                       nf_matrix *y, float *inv_rms);
 
+/* Fused residual add + RMSNorm (vLLM's fused_add_rms_norm), one pass over memory:
+   s = x + residual; residual <- s rounded to the dtype; y <- rms_norm(s). The statistic is
+   computed from the rounded s (what is stored in residual). residual: x's dtype and shape,
+   updated in place, must not overlap x, y, weight or inv_rms. y may be exactly x. Same checks,
+   messages and "nothing written on failure" rule as nf_rms_norm. */
+nf_status nf_rms_norm_residual(const nf_matrix *x, nf_matrix *residual, const void *weight,
+                               const nf_norm_params *p, nf_matrix *y, float *inv_rms);
+
 /* Message of the last failed call on this thread ("" if none failed yet). */
 const char *nf_last_error(void);
 /* Library version, e.g. "0.1.0". */
