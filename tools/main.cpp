@@ -35,6 +35,7 @@ int main(int argc, char **argv) {
     bench->add_option("--shapes", bopt.shapes, "Shapes ROWSxCOLS (default: decode, prefill, odd sizes, 1 GiB; see README)")
         ->delimiter(',');
     bench->add_option("--dtypes", bopt.dtypes, "Storage dtypes: f32, bf16 (default both)")->delimiter(',');
+    bench->add_option("--ops", bopt.ops, "Ops: rms_norm, rms_norm_residual (default rms_norm)")->delimiter(',');
     bench->add_option("--threads", bopt.threads, "Threads: the process is pinned to this many cores (baselines are single-threaded)")
         ->check(CLI::NonNegativeNumber);
     bench->add_option("--reps", bopt.reps, "Timed repetitions per implementation (median reported)")
@@ -63,6 +64,7 @@ int main(int argc, char **argv) {
     if (app.got_subcommand("bench")) {
         if (bopt.shapes.empty()) bopt.shapes = quick ? nfbench::quick_shapes() : nfbench::default_shapes();
         if (bopt.dtypes.empty()) bopt.dtypes = {"f32", "bf16"};
+        if (bopt.ops.empty()) bopt.ops = {"rms_norm"};
         if (quick) bopt.reps = 5;
         if (!bopt.plot_path.empty() && bopt.json_path.empty()) bopt.json_path = bopt.plot_path + ".json";
         return nfbench::run_bench(bopt);

@@ -20,6 +20,10 @@ const char *simd_isa();
 void simd_rms_norm(Dtype d, const void *x, const void *w, void *y, int64_t rows, int64_t cols,
                    float eps);
 
+// residual[i] = round(x[i] + residual[i]): the separate add a fused op saves (scalar loop,
+// compiled -O3 -march=native like the naive RMSNorm).
+void add_into(Dtype d, const void *x, void *residual, int64_t n);
+
 // A copy with non-temporal (streaming) stores: the true memory floor on machines whose memcpy
 // does not stream (glibc may use `rep movsb` for large copies).
 void stream_copy(void *dst, const void *src, size_t bytes);

@@ -76,6 +76,11 @@ void pin_to_cpus(int n) {
 }  // namespace
 
 int run_bench(const BenchOptions &opt) {
+    for (const std::string &op : opt.ops)
+        if (op != "rms_norm" && op != "rms_norm_residual") {
+            std::fprintf(stderr, "bench: op '%s' is not benchmarked (rms_norm, rms_norm_residual)\n", op.c_str());
+            return 2;
+        }
     for (const std::string &dt : opt.dtypes)
         if (dt != "f32" && dt != "bf16") {
             std::fprintf(stderr, "bench: dtype '%s' is not benchmarked (f32, bf16)\n", dt.c_str());
@@ -97,7 +102,10 @@ int run_bench(const BenchOptions &opt) {
 
     // ONNX Runtime runs first, in its own process, on the large shapes.
     std::fprintf(stderr, "bench: running the ONNX Runtime driver...\n");
-    OrtRun ort = run_onnxruntime(opt.shapes, opt.dtypes, opt.threads, opt.reps, opt.batch_s, kOrtMinElements);
+    OrtRun ort;
+    ort.status = "n/a (rms_norm only)";
+    if (std::find(opt.ops.begin(), opt.ops.end(), "rms_norm") != opt.ops.end())
+        ort = run_onnxruntime(opt.shapes, opt.dtypes, opt.threads, opt.reps, opt.batch_s, kOrtMinElements);
 
     std::printf("NormForge %s | kernel variant %s | %s, %d cores | threads %d | median of %d reps | %s buffers\n",
                 nf_version(), nf_cpu_variant(), m.cpu_model.c_str(), m.cores, opt.threads, opt.reps,
@@ -115,16 +123,20 @@ int run_bench(const BenchOptions &opt) {
          << ",\n  \"date\": \"" << utc_date() << "\",\n  \"cases\": [";
 
     int exit_code = 0;
-    size_t case_no = 0, total_cases = shapes.size() * opt.dtypes.size();
+    size_t case_no = 0, total_cases = opt.ops.size() * shapes.size() * opt.dtypes.size();
     std::vector<std::vector<Row>> all_rows;
-    std::vector<std::string> case_names;
+    std::vector<std::string> case_names, case_ops;
+    std::vector<double> case_bytes;
+    for (const std::string &op : opt.ops)
     for (size_t si = 0; si < shapes.size(); si++) {
         for (const std::string &dt : opt.dtypes) {
             const auto [rows, cols] = shapes[si];
             const Dtype d = dt == "f32" ? Dtype::F32 : Dtype::BF16;
             const size_t bytes = size_t(rows * cols) * (d == Dtype::F32 ? 4 : 2);
-            int sets = opt.warm ? 1 : int(std::min<size_t>(256, std::max<size_t>(1, kRotateBytes / (2 * bytes))));
-            CaseData data(d, rows, cols, sets);
+            const bool fused = op == "rms_norm_residual";
+            const size_t moved = (fused ? 4 : 2) * bytes;
+            int sets = opt.warm ? 1 : int(std::min<size_t>(256, std::max<size_t>(1, kRotateBytes / moved)));
+            CaseData data(d, rows, cols, sets, fused);
             std::vector<Impl> impls = make_impls(data, kEps, opt.levels, opt.corrupt);
             ++case_no;
             std::vector<Row> out;
@@ -136,6 +148,7 @@ int run_bench(const BenchOptions &opt) {
                 Row r{im.name, im.group, im.status, {}};
                 if (im.status == "ok" && im.is_norm) {
                     std::memset(data.ys[0].get(), 0xFF, bytes);
+                    data.reset_residual();
                     im.run(0);
                     std::string err = im.error->empty() ? check_output(data, kEps) : std::string();
                     if (!im.error->empty()) r.status = "failed at this shape: " + *im.error;
@@ -160,14 +173,17 @@ int run_bench(const BenchOptions &opt) {
             std::vector<Stats> st = time_interleaved(timed, opt.reps, opt.batch_s);
             for (size_t i = 0; i < timed.size(); i++) out[timed_row[i]].stats = st[i];
             // ONNX Runtime's numbers come from its driver.
-            Row o{"onnxruntime", "peer", ort.status == "ok" ? "n/a: Python-driven, large shapes only" : ort.status, {}};
-            for (auto &[key, res] : ort.results)
-                if (key == opt.shapes[si] + "/" + dt) o.status = res.status, o.stats = res.stats;
-            if (o.status.rfind("wrong", 0) == 0) exit_code = 1;
-            out.push_back(o);
+            if (!fused) {
+                Row o{"onnxruntime", "peer", ort.status == "ok" ? "n/a: Python-driven, large shapes only" : ort.status, {}};
+                for (auto &[key, res] : ort.results)
+                    if (key == opt.shapes[si] + "/" + dt) o.status = res.status, o.stats = res.stats;
+                if (o.status.rfind("wrong", 0) == 0) exit_code = 1;
+                out.push_back(o);
+            }
 
-            json << (case_no > 1 ? ",\n" : "\n") << "    {\"shape\": \"" << opt.shapes[si] << "\", \"rows\": " << rows
-                 << ", \"cols\": " << cols << ", \"dtype\": \"" << dt << "\", \"bytes_moved\": " << 2 * bytes
+            json << (case_no > 1 ? ",\n" : "\n") << "    {\"op\": \"" << op << "\", \"shape\": \"" << opt.shapes[si]
+                 << "\", \"rows\": " << rows << ", \"cols\": " << cols << ", \"dtype\": \"" << dt
+                 << "\", \"bytes_moved\": " << moved
                  << ", \"buffer_sets\": " << sets << ", \"results\": [";
             for (size_t i = 0; i < out.size(); i++) {
                 const Row &r = out[i];
@@ -175,56 +191,61 @@ int run_bench(const BenchOptions &opt) {
                      << "\", \"status\": \"" << json_escape(r.status) << "\"";
                 if (r.status == "ok")
                     json << ", \"median_s\": " << r.stats.median_s << ", \"min_s\": " << r.stats.min_s
-                         << ", \"max_s\": " << r.stats.max_s << ", \"gbps\": " << 2.0 * double(bytes) / r.stats.median_s / 1e9;
+                         << ", \"max_s\": " << r.stats.max_s << ", \"gbps\": " << double(moved) / r.stats.median_s / 1e9;
                 json << "}";
             }
             json << "]}";
             all_rows.push_back(out);
             case_names.push_back(opt.shapes[si] + " " + dt);
+            case_ops.push_back(op);
+            case_bytes.push_back(double(moved));
         }
     }
     std::fprintf(stderr, "\r%-80s\r", "");
     json << "\n  ]\n}\n";
 
-    // Table 1: GB/s (bytes of x read + y written / median time) per implementation.
-    std::vector<std::string> cols;
-    for (auto &r : all_rows.front()) cols.push_back(r.name);
-    std::printf("\nGB/s (x read + y written, median); '-' = not run (see notes below)\n%-16s", "case");
-    for (auto &c : cols) std::printf(" %11s", c.substr(0, 11).c_str());
-    std::printf("\n");
     std::map<std::string, std::string> notes;
-    for (size_t k = 0; k < all_rows.size(); k++) {
-        std::printf("%-16s", case_names[k].c_str());
-        for (auto &r : all_rows[k]) {
-            std::string cell = "-";
-            if (r.status == "ok") {
-                int64_t rr = 0, cc = 0;
-                parse_shape(case_names[k].substr(0, case_names[k].find(' ')), rr, cc);
-                const double b = double(rr * cc) * (case_names[k].find("bf16") != std::string::npos ? 2 : 4);
-                cell = fmt(2.0 * b / r.stats.median_s / 1e9, 2);
-            } else if (r.status.rfind("wrong", 0) == 0 || r.status.rfind("failed", 0) == 0) {
-                cell = r.status[0] == 'w' ? "WRONG" : "FAILED";
-                notes[r.name + " " + case_names[k]] = r.status;
-            } else {
-                notes[r.name] = r.status;
+    for (const std::string &op : opt.ops) {
+        size_t first = 0;
+        while (first < case_ops.size() && case_ops[first] != op) first++;
+        if (first == case_ops.size()) continue;
+        // Table 1: GB/s (bytes the op moves / median time) per implementation.
+        std::printf("\n%s: GB/s (%s, median); '-' = not run (see notes below)\n%-16s", op.c_str(),
+                    op == "rms_norm" ? "x read + y written" : "x and residual read, residual and y written",
+                    "case");
+        for (auto &r : all_rows[first]) std::printf(" %13s", r.name.substr(0, 13).c_str());
+        std::printf("\n");
+        for (size_t k = first; k < all_rows.size() && case_ops[k] == op; k++) {
+            std::printf("%-16s", case_names[k].c_str());
+            for (auto &r : all_rows[k]) {
+                std::string cell = "-";
+                if (r.status == "ok") {
+                    cell = fmt(case_bytes[k] / r.stats.median_s / 1e9, 2);
+                } else if (r.status.rfind("wrong", 0) == 0 || r.status.rfind("failed", 0) == 0) {
+                    cell = r.status[0] == 'w' ? "WRONG" : "FAILED";
+                    notes[r.name + " " + op + " " + case_names[k]] = r.status;
+                } else {
+                    notes[r.name] = r.status;
+                }
+                std::printf(" %13s", cell.c_str());
             }
-            std::printf(" %11s", cell.c_str());
+            std::printf("\n");
         }
+        // Table 2: NormForge's speed-up over each (time ratio, same run).
+        std::printf("\n%s: NormForge speed-up vs each (their median time / NormForge's; > 1 = NormForge faster)\n%-16s",
+                    op.c_str(), "case");
+        for (auto &r : all_rows[first]) if (r.name != "normforge") std::printf(" %13s", r.name.substr(0, 13).c_str());
         std::printf("\n");
-    }
-    // Table 2: NormForge's speed-up over each implementation (time ratio, same run).
-    std::printf("\nNormForge speed-up vs each (their median time / NormForge's; > 1 = NormForge faster)\n%-16s", "case");
-    for (auto &c : cols) if (c != "normforge") std::printf(" %11s", c.substr(0, 11).c_str());
-    std::printf("\n");
-    for (size_t k = 0; k < all_rows.size(); k++) {
-        std::printf("%-16s", case_names[k].c_str());
-        const Row &nf = all_rows[k][0];
-        for (auto &r : all_rows[k]) {
-            if (r.name == "normforge") continue;
-            std::string cell = (nf.status == "ok" && r.status == "ok") ? fmt(r.stats.median_s / nf.stats.median_s, 2) : "-";
-            std::printf(" %11s", cell.c_str());
+        for (size_t k = first; k < all_rows.size() && case_ops[k] == op; k++) {
+            std::printf("%-16s", case_names[k].c_str());
+            const Row &nf = all_rows[k][0];
+            for (auto &r : all_rows[k]) {
+                if (r.name == "normforge") continue;
+                std::string cell = (nf.status == "ok" && r.status == "ok") ? fmt(r.stats.median_s / nf.stats.median_s, 2) : "-";
+                std::printf(" %13s", cell.c_str());
+            }
+            std::printf("\n");
         }
-        std::printf("\n");
     }
     if (!notes.empty()) {
         std::printf("\nnotes:\n");

@@ -10,6 +10,7 @@ namespace nfbench {
 struct BenchOptions {
     std::vector<std::string> shapes;  // "ROWSxCOLS"
     std::vector<std::string> dtypes;  // f32, bf16
+    std::vector<std::string> ops;     // rms_norm, rms_norm_residual
     int threads = 1;                  // for NormForge, autoscheduled kernels and peers
     int reps = 7;
     double batch_s = 0.02;

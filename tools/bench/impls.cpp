@@ -47,8 +47,8 @@ const char *const kLevels[] = {"avx512_sapphirerapids", "avx512_zen4", "avx512_s
 
 }  // namespace
 
-CaseData::CaseData(Dtype d, int64_t r, int64_t c, int sets)
-    : dtype(d), rows(r), cols(c), bytes(size_t(r * c) * (d == Dtype::F32 ? 4 : 2)) {
+CaseData::CaseData(Dtype d, int64_t r, int64_t c, int sets, bool fused)
+    : dtype(d), rows(r), cols(c), fused_residual(fused), bytes(size_t(r * c) * (d == Dtype::F32 ? 4 : 2)) {
     xs.emplace_back(bytes);
     uint32_t state = 2024;
     for (int64_t i = 0; i < rows * cols; i++) {
@@ -63,6 +63,14 @@ CaseData::CaseData(Dtype d, int64_t r, int64_t c, int sets)
         ys.emplace_back(bytes);
         std::memset(ys.back().get(), 0, bytes);
     }
+    if (fused) {
+        residual0 = std::make_unique<AlignedBuffer>(bytes);
+        for (int64_t i = 0; i < rows * cols; i++) store_value(d, residual0->get(), i, float(i % 11) * 0.25f - 1.0f);
+        for (int s = 0; s < sets; s++) {
+            residuals.emplace_back(bytes);
+            std::memcpy(residuals.back().get(), residual0->get(), bytes);
+        }
+    }
     w = std::make_unique<AlignedBuffer>(size_t(cols) * (d == Dtype::F32 ? 4 : 2));
     for (int64_t i = 0; i < cols; i++) {
         store_value(d, w->get(), i, 0.5f + float(i % 7) * 0.1f);
@@ -70,10 +78,27 @@ CaseData::CaseData(Dtype d, int64_t r, int64_t c, int sets)
     }
 }
 
+void CaseData::reset_residual() {
+    if (fused_residual) std::memcpy(residuals[0].get(), residual0->get(), bytes);
+}
+
 std::string check_output(const CaseData &data, float eps) {
     const Dtype d = data.dtype;
     const double tol = d == Dtype::F32 ? 1e-5 : 1.6e-2;
     const uint8_t *x = data.xs[0].get(), *y = data.ys[0].get(), *w = data.w->get();
+    // The normalized input: x, or for the fused op x + residual rounded to the dtype (which
+    // must also have been stored back into the residual).
+    std::vector<uint8_t> sum;
+    if (data.fused_residual) {
+        sum.resize(data.bytes);
+        for (int64_t i = 0; i < data.rows * data.cols; i++)
+            store_value(d, sum.data(), i, float(load_value(d, x, i) + load_value(d, data.residual0->get(), i)));
+        for (int64_t i = 0; i < data.rows * data.cols; i++)
+            if (load_value(d, sum.data(), i) != load_value(d, data.residuals[0].get(), i))
+                return "residual(" + std::to_string(i / data.cols) + "," + std::to_string(i % data.cols) +
+                       ") is not x + residual";
+        x = sum.data();
+    }
     for (int64_t r : {int64_t(0), data.rows / 2, data.rows - 1}) {
         double ss = 0;
         for (int64_t c = 0; c < data.cols; c++) ss += std::pow(load_value(d, x, r * data.cols + c), 2);
@@ -91,12 +116,44 @@ std::string check_output(const CaseData &data, float eps) {
     return "";
 }
 
-std::vector<Impl> make_impls(CaseData &data, float eps, bool levels, const std::string &corrupt) {
-    std::vector<Impl> v;
-    const Dtype d = data.dtype;
-    const nf_dtype nd = d == Dtype::F32 ? NF_F32 : NF_BF16;
-    CaseData *cd = &data;
+namespace {
 
+// rms_norm_residual: the fused call against what a user does without it (an add, then
+// nf_rms_norm), and the floor: two copies of the same size (the op reads two and writes two).
+std::vector<Impl> make_residual_impls(CaseData *cd, float eps) {
+    const nf_dtype nd = cd->dtype == Dtype::F32 ? NF_F32 : NF_BF16;
+    std::vector<Impl> v;
+    v.push_back({"normforge", "normforge", true, "ok", [cd, nd, eps](int s) {
+                     nf_matrix xm{cd->xs[s].get(), nd, cd->rows, cd->cols, cd->cols};
+                     nf_matrix rm{cd->residuals[s].get(), nd, cd->rows, cd->cols, cd->cols};
+                     nf_matrix ym{cd->ys[s].get(), nd, cd->rows, cd->cols, cd->cols};
+                     nf_norm_params p{eps, NF_WEIGHT_SCALE, NF_ROUND_ONCE};
+                     nf_rms_norm_residual(&xm, &rm, cd->w->get(), &p, &ym, nullptr);
+                 }});
+    v.push_back({"add+normforge", "baseline", true, "ok", [cd, nd, eps](int s) {
+                     add_into(cd->dtype, cd->xs[s].get(), cd->residuals[s].get(), cd->rows * cd->cols);
+                     nf_matrix rm{cd->residuals[s].get(), nd, cd->rows, cd->cols, cd->cols};
+                     nf_matrix ym{cd->ys[s].get(), nd, cd->rows, cd->cols, cd->cols};
+                     nf_norm_params p{eps, NF_WEIGHT_SCALE, NF_ROUND_ONCE};
+                     nf_rms_norm(&rm, cd->w->get(), &p, &ym, nullptr);
+                 }});
+    v.push_back({"memcpy", "floor", false, "ok", [cd](int s) {
+                     std::memcpy(cd->ys[s].get(), cd->xs[s].get(), cd->bytes);
+                     std::memcpy(cd->residuals[s].get(), cd->xs[s].get(), cd->bytes);
+                 }});
+    v.push_back({"ntcopy", "floor", false, "ok", [cd](int s) {
+                     stream_copy(cd->ys[s].get(), cd->xs[s].get(), cd->bytes);
+                     stream_copy(cd->residuals[s].get(), cd->xs[s].get(), cd->bytes);
+                 }});
+    return v;
+}
+
+// rms_norm: NormForge (and its lower levels), the copy floors, the baselines, Halide's
+// autoschedulers and the peers.
+std::vector<Impl> make_norm_impls(CaseData *cd, float eps, bool levels) {
+    std::vector<Impl> v;
+    const Dtype d = cd->dtype;
+    const nf_dtype nd = d == Dtype::F32 ? NF_F32 : NF_BF16;
     auto nf = [cd, nd, eps](int s) {
         nf_matrix xm{cd->xs[s].get(), nd, cd->rows, cd->cols, cd->cols};
         nf_matrix ym{cd->ys[s].get(), nd, cd->rows, cd->cols, cd->cols};
@@ -156,11 +213,20 @@ std::vector<Impl> make_impls(CaseData &data, float eps, bool levels, const std::
                  "n/a: Halide 21's Adams2019 stops with an internal error on this pipeline", nullptr});
 
     std::string why;
-    std::shared_ptr<OnednnRmsNorm> dnnl = make_onednn_rms_norm(d, data.rows, data.cols, data.w_float.data(), eps, &why);
+    std::shared_ptr<OnednnRmsNorm> dnnl = make_onednn_rms_norm(d, cd->rows, cd->cols, cd->w_float.data(), eps, &why);
     Impl onednn{"onednn", "peer", true, "ok", nullptr};
     if (dnnl) onednn.run = [cd, dnnl](int s) { dnnl->run(cd->xs[s].get(), cd->ys[s].get()); };
     else onednn.status = why;
     v.push_back(onednn);
+    return v;
+}
+
+}  // namespace
+
+std::vector<Impl> make_impls(CaseData &data, float eps, bool levels, const std::string &corrupt) {
+    CaseData *cd = &data;
+    const Dtype d = data.dtype;
+    std::vector<Impl> v = data.fused_residual ? make_residual_impls(cd, eps) : make_norm_impls(cd, eps, levels);
 
     // Test hook: an implementation whose output is wrong must be reported, not timed.
     for (Impl &im : v) {

@@ -22,11 +22,17 @@ struct AlignedBuffer {
 struct CaseData {
     Dtype dtype;
     int64_t rows, cols;
-    size_t bytes;  // of one x (= one y)
-    std::vector<AlignedBuffer> xs, ys;
+    bool fused_residual;  // the op is rms_norm_residual (x + residual -> residual, y)
+    size_t bytes;  // of one x (= one y, one residual)
+    std::vector<AlignedBuffer> xs, ys, residuals;
+    std::unique_ptr<AlignedBuffer> residual0;  // the residual values before any call
     std::unique_ptr<AlignedBuffer> w;
     std::vector<float> w_float;
-    CaseData(Dtype d, int64_t rows, int64_t cols, int sets);
+    CaseData(Dtype d, int64_t rows, int64_t cols, int sets, bool fused_residual);
+    // Bytes the op must move: x read + y written (+ residual read and written).
+    size_t bytes_moved() const { return (fused_residual ? 4 : 2) * bytes; }
+    // Puts buffer set 0's residual back to its initial values (before a checked run).
+    void reset_residual();
 };
 
 struct Impl {
@@ -40,6 +46,7 @@ struct Impl {
 };
 
 // Every implementation for this case, in table order. `levels`: NormForge at each lower level.
+// For rms_norm_residual: the fused call, add + nf_rms_norm, and the copy floor.
 std::vector<Impl> make_impls(CaseData &data, float eps, bool levels, const std::string &corrupt);
 
 // "" when y (buffer set 0) matches the float64 reference on the first, middle and last rows.

@@ -40,4 +40,8 @@ void naive_rms_norm(Dtype d, const void *x, const void *w, void *y, int64_t rows
     }
 }
 
+void add_into(Dtype d, const void *x, void *residual, int64_t n) {
+    for (int64_t i = 0; i < n; i++) store(d, residual, i, load(d, x, i) + load(d, residual, i));
+}
+
 }  // namespace nfbench
