@@ -87,6 +87,17 @@ INSTANTIATE_TEST_SUITE_P(
                (std::get<2>(info.param) == NF_ROUND_LLAMA ? "_llama" : "_once");
     });
 
+// Calls with 16 MiB or more of output (the large shape class; fp32 goes through row tiles and
+// streaming stores for both outputs), with padding and in place.
+TEST(RmsNormResidual, LargeCalls) {
+    uint32_t seed = 700;
+    for (nf_dtype d : {NF_F32, NF_BF16}) {
+        const int64_t rows = (int64_t(17) << 20) / (4097 * int64_t(elem_size(d))) + 1;
+        run_case(d, NF_WEIGHT_SCALE, NF_ROUND_ONCE, Shape{rows, 4097, 3, false}, seed++);
+        run_case(d, NF_WEIGHT_ONE_PLUS, NF_ROUND_LLAMA, Shape{rows, 4097, 0, true}, seed++);
+    }
+}
+
 // A row's bits (y and the stored residual) do not depend on the batch around it.
 TEST(RmsNormResidual, BatchInvariant) {
     for (nf_dtype d : {NF_F32, NF_BF16}) {

@@ -42,9 +42,10 @@ struct TileJob {
     CallContext *ctx;
     float eps;
     nf_dtype dtype;
-    int64_t rows, cols, tile_rows, tiles_per_task, x_stride, y_stride;
+    int64_t rows, cols, tile_rows, tiles_per_task, x_stride, y_stride, residual_stride;
     const char *x;
     char *y;
+    char *residual;  // the fused op's residual (read, then rewritten), else nullptr
     halide_buffer_t *weight;
     float *inv;  // rows floats
 };
@@ -52,14 +53,16 @@ struct TileJob {
 int run_tile_block(void *, int task, uint8_t *closure) {
     const TileJob &j = *reinterpret_cast<const TileJob *>(closure);
     const int64_t es = static_cast<int64_t>(dtype_size(j.dtype));
-    const int64_t row_bytes = j.cols * es;
-    char *buf = static_cast<char *>(thread_scratch(size_t(j.tile_rows * row_bytes)));
+    const int64_t row_bytes = j.cols * es, tile_bytes = j.tile_rows * row_bytes;
+    // One tile of y, and for the fused op one tile of the new residual after it.
+    char *buf = static_cast<char *>(thread_scratch(size_t(tile_bytes * (j.residual ? 2 : 1))));
     if (buf == nullptr) {
         pthread_mutex_lock(&j.ctx->mutex);
         snprintf(j.ctx->halide_error, sizeof j.ctx->halide_error, "out of memory for a tile buffer");
         pthread_mutex_unlock(&j.ctx->mutex);
         return -1;
     }
+    char *rbuf = buf + tile_bytes;
     const int64_t first = int64_t(task) * j.tiles_per_task * j.tile_rows;
     const int64_t end = std::min(j.rows, first + j.tiles_per_task * j.tile_rows);
     for (int64_t r0 = first; r0 < end; r0 += j.tile_rows) {
@@ -67,7 +70,15 @@ int run_tile_block(void *, int task, uint8_t *closure) {
         MatrixView xv(const_cast<char *>(j.x) + r0 * j.x_stride * es, j.dtype, n, j.cols, j.x_stride);
         MatrixView tv(buf, j.dtype, n, j.cols, j.cols);
         VectorView iv(j.inv + r0, halide_type_t(halide_type_float, 32), n);
-        int rc = reinterpret_cast<RmsNormFn>(j.kernel->fn)(j.ctx, j.eps, &xv.buf, j.weight, &iv.buf, &tv.buf);
+        int rc;
+        if (j.residual) {
+            MatrixView rv(j.residual + r0 * j.residual_stride * es, j.dtype, n, j.cols, j.residual_stride);
+            MatrixView rt(rbuf, j.dtype, n, j.cols, j.cols);
+            rc = reinterpret_cast<RmsNormResidualFn>(j.kernel->fn)(j.ctx, j.eps, &xv.buf, &rv.buf, j.weight,
+                                                                   &iv.buf, &tv.buf, &rt.buf);
+        } else {
+            rc = reinterpret_cast<RmsNormFn>(j.kernel->fn)(j.ctx, j.eps, &xv.buf, j.weight, &iv.buf, &tv.buf);
+        }
         if (rc != 0) return rc;
         const int64_t next_n = std::min(j.tile_rows, end - (r0 + n));
         for (int64_t i = 0; i < n; i++) {
@@ -75,6 +86,11 @@ int run_tile_block(void *, int task, uint8_t *closure) {
             const char *pf = i < next_n ? j.x + (r0 + n + i) * j.x_stride * es : nullptr;
             stream_copy(j.y + (r0 + i) * j.y_stride * es, buf + i * row_bytes, size_t(row_bytes),
                         pf, pf ? size_t(row_bytes) : 0);
+            if (j.residual) {
+                const char *rpf = i < next_n ? j.residual + (r0 + n + i) * j.residual_stride * es : nullptr;
+                stream_copy(j.residual + (r0 + i) * j.residual_stride * es, rbuf + i * row_bytes,
+                            size_t(row_bytes), rpf, rpf ? size_t(row_bytes) : 0);
+            }
         }
     }
     stream_fence();
@@ -82,7 +98,8 @@ int run_tile_block(void *, int task, uint8_t *closure) {
 }
 
 // Both ops: checks, kernel choice, then one kernel call per batch of rows (tiles and streaming
-// stores for rms_norm's large calls). residual: NULL for nf_rms_norm.
+// stores for large calls when the kernel's stream_rows knob is set). residual: NULL for
+// nf_rms_norm.
 nf_status normalize(const char *fn, KernelOp op, const nf_matrix *x, nf_matrix *residual,
                     const void *weight, const nf_norm_params *p, nf_matrix *y, float *inv_rms) {
     const bool fused = op == NF_OP_RMS_NORM_RESIDUAL;
@@ -113,8 +130,16 @@ nf_status normalize(const char *fn, KernelOp op, const nf_matrix *x, nf_matrix *
         float *inv_batch = inv_rms ? inv + r0 : inv;
         CallContext ctx;
         int rc;
-        if (fused) {
-            char *rp = static_cast<char *>(residual->data) + r0 * residual->row_stride * es;
+        char *rp = fused ? static_cast<char *>(residual->data) + r0 * residual->row_stride * es : nullptr;
+        if (k->stream_rows > 0) {
+            const int64_t tiles = (n + k->stream_rows - 1) / k->stream_rows;
+            const int64_t tiles_per_task = std::max<int64_t>(1, tiles / kTileTasks);
+            TileJob job{k, &ctx, p->eps, x->dtype, n, x->cols, k->stream_rows, tiles_per_task,
+                        x->row_stride, y->row_stride, fused ? residual->row_stride : 0,
+                        xp, yp, rp, &w.buf, inv_batch};
+            const int tasks = static_cast<int>((tiles + tiles_per_task - 1) / tiles_per_task);
+            rc = halide_do_par_for(&ctx, &run_tile_block, 0, tasks, reinterpret_cast<uint8_t *>(&job));
+        } else if (fused) {
             MatrixView xv(xp, x->dtype, n, x->cols, x->row_stride);
             MatrixView rv(rp, x->dtype, n, x->cols, residual->row_stride);
             MatrixView rout(rp, x->dtype, n, x->cols, residual->row_stride);  // updated in place
@@ -122,13 +147,6 @@ nf_status normalize(const char *fn, KernelOp op, const nf_matrix *x, nf_matrix *
             VectorView iv(inv_batch, halide_type_t(halide_type_float, 32), n);
             rc = reinterpret_cast<RmsNormResidualFn>(k->fn)(&ctx, p->eps, &xv.buf, &rv.buf, &w.buf,
                                                             &iv.buf, &yv.buf, &rout.buf);
-        } else if (k->stream_rows > 0) {
-            const int64_t tiles = (n + k->stream_rows - 1) / k->stream_rows;
-            const int64_t tiles_per_task = std::max<int64_t>(1, tiles / kTileTasks);
-            TileJob job{k, &ctx, p->eps, x->dtype, n, x->cols, k->stream_rows, tiles_per_task,
-                        x->row_stride, y->row_stride, xp, yp, &w.buf, inv_batch};
-            const int tasks = static_cast<int>((tiles + tiles_per_task - 1) / tiles_per_task);
-            rc = halide_do_par_for(&ctx, &run_tile_block, 0, tasks, reinterpret_cast<uint8_t *>(&job));
         } else {
             MatrixView xv(xp, x->dtype, n, x->cols, x->row_stride);
             MatrixView yv(yp, y->dtype, n, y->cols, y->row_stride);
