@@ -36,6 +36,9 @@ struct RmsNormFuncs {
     Halide::Func inv_rms{"inv_rms"}; // inv_rms(r)
     Halide::Func y{"y"};             // y(c, r), the normalized output in the storage dtype
     Halide::Expr cols;
+    // The fused op's rounded sum x + residual (what the statistic and y read, and what is
+    // stored back); undefined for plain rms_norm. Set by the generator.
+    Halide::Func residual_sum;
 };
 
 // Rounds an fp32 value to the storage dtype (IEEE round to nearest even; NaN stays NaN: Halide's

@@ -65,6 +65,7 @@ public:
         }
         RmsNormFuncs f = define_rms_norm(input, *weight, cols, eps, dtype, weight_mode, rounding);
         if (op == Op::RmsNormResidual) {
+            f.residual_sum = sum;
             (*y)(f.c, f.r) = Tuple(f.y(f.c, f.r), sum(f.c, f.r));
             residual->dim(0).set_min(0);
             residual->set_estimates({{0, 4096}, {0, 4096}});

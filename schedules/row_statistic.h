@@ -43,6 +43,17 @@ inline void schedule_rows_cpu(RmsNormFuncs &f, Halide::Func y, Halide::Func inv_
         .vectorize(li)
         .unroll(ci);
     if (k.parallel) y.parallel(ro);
+    if (f.residual_sum.defined()) {
+        // The fused op's two outputs read x + residual once per vector group, into registers,
+        // before either is stored: y may be x and the residual is rewritten in place, so no
+        // load of x or residual may follow a store of this group (the statistic's pass, done
+        // before any store of the row, keeps reading x + residual inline).
+        Func s_out = f.residual_sum.in({y, f.y});
+        s_out.compute_at(y, co)
+            .bound_storage(f.r, 1)
+            .bound_storage(f.c, w * k.unroll)
+            .vectorize(f.c, w, TailStrategy::GuardWithIf);
+    }
     if (whole_vector_loop) y.specialize(f.cols % (w * k.unroll) == 0);  // copies the schedule so far
 
     inv_out.split(f.r, ro, ri, k.rows_per_task, TailStrategy::GuardWithIf);
