@@ -6,6 +6,7 @@
 
 #include "HalideRuntime.h"
 #include "bench/autoscheduled.h"
+#include "bench/scalar_values.h"
 #include "errors.h"  // runtime/src: the per-call context the Halide error handler fills
 #include "normforge/normforge.h"
 #include "peers.h"
@@ -16,21 +17,6 @@ AlignedBuffer::AlignedBuffer(size_t bytes)
     : p(static_cast<uint8_t *>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)), std::free) {}
 
 namespace {
-
-double load_value(Dtype d, const uint8_t *base, int64_t i) {
-    if (d == Dtype::F32) { float f; std::memcpy(&f, base + 4 * i, 4); return f; }
-    uint16_t h; std::memcpy(&h, base + 2 * i, 2);
-    uint32_t u = uint32_t(h) << 16; float f; std::memcpy(&f, &u, 4);
-    return f;
-}
-
-void store_value(Dtype d, uint8_t *base, int64_t i, float v) {
-    if (d == Dtype::F32) { std::memcpy(base + 4 * i, &v, 4); return; }
-    uint32_t u; std::memcpy(&u, &v, 4);
-    u += 0x7FFF + ((u >> 16) & 1);
-    uint16_t h = uint16_t(u >> 16);
-    std::memcpy(base + 2 * i, &h, 2);
-}
 
 halide_buffer_t view2d(void *data, Dtype d, int64_t rows, int64_t cols, halide_dimension_t *dims) {
     dims[0] = {0, int32_t(cols), 1, 0};
@@ -92,7 +78,7 @@ std::string check_output(const CaseData &data, float eps) {
     if (data.fused_residual) {
         sum.resize(data.bytes);
         for (int64_t i = 0; i < data.rows * data.cols; i++)
-            store_value(d, sum.data(), i, float(load_value(d, x, i) + load_value(d, data.residual0->get(), i)));
+            store_value(d, sum.data(), i, float(double(load_value(d, x, i)) + double(load_value(d, data.residual0->get(), i))));
         for (int64_t i = 0; i < data.rows * data.cols; i++)
             if (load_value(d, sum.data(), i) != load_value(d, data.residuals[0].get(), i))
                 return "residual(" + std::to_string(i / data.cols) + "," + std::to_string(i % data.cols) +
@@ -101,7 +87,7 @@ std::string check_output(const CaseData &data, float eps) {
     }
     for (int64_t r : {int64_t(0), data.rows / 2, data.rows - 1}) {
         double ss = 0;
-        for (int64_t c = 0; c < data.cols; c++) ss += std::pow(load_value(d, x, r * data.cols + c), 2);
+        for (int64_t c = 0; c < data.cols; c++) ss += std::pow(double(load_value(d, x, r * data.cols + c)), 2);
         double inv = 1.0 / std::sqrt(ss / double(data.cols) + eps);
         for (int64_t c = 0; c < data.cols; c++) {
             double want = load_value(d, x, r * data.cols + c) * inv * load_value(d, w, c);

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "baselines.h"
+#include "scalar_values.h"
 
 namespace nfbench {
 namespace {
@@ -86,21 +87,6 @@ NF_AVX2 inline void store8(Dtype d, void *p, int64_t i, __m256 v) {
     _mm_storeu_si128(reinterpret_cast<__m128i *>(static_cast<uint16_t *>(p) + i), packed);
 }
 
-inline float scalar_load(Dtype d, const void *p, int64_t i) {
-    if (d == Dtype::F32) return static_cast<const float *>(p)[i];
-    uint32_t u = uint32_t(static_cast<const uint16_t *>(p)[i]) << 16;
-    float f;
-    __builtin_memcpy(&f, &u, 4);
-    return f;
-}
-inline void scalar_store(Dtype d, void *p, int64_t i, float v) {
-    if (d == Dtype::F32) { static_cast<float *>(p)[i] = v; return; }
-    uint32_t u;
-    __builtin_memcpy(&u, &v, 4);
-    u += 0x7FFF + ((u >> 16) & 1);
-    static_cast<uint16_t *>(p)[i] = uint16_t(u >> 16);
-}
-
 NF_AVX2 void avx2_rows(Dtype d, const void *x, const void *w, void *y, int64_t rows, int64_t cols,
                        float eps) {
     for (int64_t r = 0; r < rows; r++) {
@@ -120,12 +106,12 @@ NF_AVX2 void avx2_rows(Dtype d, const void *x, const void *w, void *y, int64_t r
         _mm256_store_ps(lanes, a);
         float ss = 0;
         for (float l : lanes) ss += l;
-        for (; c < cols; c++) ss += scalar_load(d, x, o + c) * scalar_load(d, x, o + c);
+        for (; c < cols; c++) ss += load_value(d, x, o + c) * load_value(d, x, o + c);
         const float invs = 1.0f / std::sqrt(ss / float(cols) + eps);
         __m256 inv = _mm256_set1_ps(invs);
         for (c = 0; c + 8 <= cols; c += 8)
             store8(d, y, o + c, _mm256_mul_ps(_mm256_mul_ps(load8(d, x, o + c), inv), load8(d, w, c)));
-        for (; c < cols; c++) scalar_store(d, y, o + c, scalar_load(d, x, o + c) * invs * scalar_load(d, w, c));
+        for (; c < cols; c++) store_value(d, y, o + c, load_value(d, x, o + c) * invs * load_value(d, w, c));
     }
 }
 
