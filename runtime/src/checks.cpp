@@ -140,10 +140,10 @@ nf_status check_norm_call(const char *fn, const nf_matrix *x, bool with_residual
     if (nf_status s = check_same_shape(fn, "y", y, x)) return s;
     if (x->rows == 0) return NF_OK;
     if (p->weight_mode != NF_WEIGHT_NONE && weight == nullptr)
-        return fail(NF_INVALID_ARGUMENT, "%s: weight is NULL but params->weight_mode needs %s", fn,
-                    "cols weights");
+        return fail(NF_INVALID_ARGUMENT,
+                    "%s: weight is NULL but params->weight_mode needs cols weights", fn);
     if (nf_status s = check_limits(fn, "x", x)) return s;
-    if (residual != nullptr)
+    if (with_residual)
         if (nf_status s = check_limits(fn, "residual", residual)) return s;
     if (nf_status s = check_limits(fn, "y", y)) return s;
     if (nf_status s = check_in_place_or_disjoint(fn, "y", y, "x", x)) return s;

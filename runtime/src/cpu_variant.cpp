@@ -55,13 +55,8 @@ int capped_can_use_target_features(int count, const uint64_t *features) {
     return halide_default_can_use_target_features(count, features);
 }
 
-const char *level_list() {
-#if defined(__aarch64__)
-    return "arm64_neon, arm64_neon_fp16";
-#else
-    return "sse41, avx2, avx512_skylake, avx512_zen4, avx512_sapphirerapids";
-#endif
-}
+// "a, b, c": the level names, for messages (filled once, in install_cap).
+char g_level_list[128];
 
 int level_index(const char *name) {
     for (int i = 0; i < kNumLevels; i++)
@@ -72,6 +67,10 @@ int level_index(const char *name) {
 pthread_once_t g_cap_once = PTHREAD_ONCE_INIT;
 
 void install_cap() {
+    for (int i = 0; i < kNumLevels; i++) {
+        if (i) strncat(g_level_list, ", ", sizeof g_level_list - strlen(g_level_list) - 1);
+        strncat(g_level_list, kLevels[i], sizeof g_level_list - strlen(g_level_list) - 1);
+    }
     halide_set_custom_can_use_target_features(&capped_can_use_target_features);
     const char *env = getenv("NF_MAX_CPU_VARIANT");
     if (env != nullptr && env[0] != '\0') {
@@ -93,7 +92,7 @@ extern "C" nf_status nf_limit_cpu_variant(const char *max_variant) {
         level = level_index(max_variant);
         if (level < 0)
             return fail(NF_INVALID_ARGUMENT, "nf_limit_cpu_variant: '%s' is not one of %s",
-                        max_variant, level_list());
+                        max_variant, g_level_list);
     }
     __atomic_store_n(&g_max_level, level, __ATOMIC_RELAXED);
     return NF_OK;
@@ -101,14 +100,10 @@ extern "C" nf_status nf_limit_cpu_variant(const char *max_variant) {
 
 extern "C" const char *nf_cpu_variant(void) {
     install_halide_handlers();
-    switch (run_cpu_probe()) {
-    case 4: return "avx512_sapphirerapids";
-    case 3: return "avx512_zen4";
-    case 2: return "avx512_skylake";
-    case 1: return "avx2";
-    case 0: return "sse41";
-    case 10: return "arm64_neon";
-    case 11: return "arm64_neon_fp16";
-    default: return "unknown";
-    }
+    // The probe's codes (cpu_probe_generator.cpp): the x86 level index, or 10 + the AArch64 one.
+    int level = run_cpu_probe();
+#if defined(__aarch64__)
+    level -= 10;
+#endif
+    return level >= 0 && level < kNumLevels ? kLevels[level] : "unknown";
 }
