@@ -20,13 +20,24 @@ set(NF_ARM_TARGETS arm-64-linux-arm_fp16 arm-64-linux)
 set(NF_TARGET_FEATURES large_buffers user_context)
 set(NF_DB_DIR "${CMAKE_CURRENT_SOURCE_DIR}/schedules/db")
 
-# The ops (generators/rms_norm_generator.cpp's op param) and what each is compiled for.
-set(NF_OPS rms_norm rms_norm_residual)
+# The ops, the generator each is built from, and its shape classes (each class has its own db
+# knobs and kernel). The backward pass is two serial kernels the runtime runs per block of rows
+# (dx, and the weight gradient dw), in the one class "block".
+set(NF_OPS rms_norm rms_norm_residual layer_norm rms_norm_backward rms_norm_dweight)
+set(NF_GENERATOR_rms_norm rms_norm)
+set(NF_GENERATOR_rms_norm_residual rms_norm)
+set(NF_GENERATOR_layer_norm layer_norm)
+set(NF_GENERATOR_rms_norm_backward rms_norm_backward)
+set(NF_GENERATOR_rms_norm_dweight rms_norm_dweight)
+set(NF_CLASSES_rms_norm small medium large)
+set(NF_CLASSES_rms_norm_residual small medium large)
+set(NF_CLASSES_layer_norm small medium large)
+set(NF_CLASSES_rms_norm_backward block)
+set(NF_CLASSES_rms_norm_dweight block)
 set(NF_DTYPES f32 f16 bf16)
 set(NF_HALIDE_TYPE_f32 float32)
 set(NF_HALIDE_TYPE_f16 float16)
 set(NF_HALIDE_TYPE_bf16 bfloat16)
-set(NF_SHAPE_CLASSES small medium large)
 
 # Knobs the runtime applies itself (not generator params): stream_rows = rows per tile that a
 # large call normalizes into a cache-resident buffer and streams to y (0 = direct stores).
@@ -76,38 +87,84 @@ function(nf_lookup_knobs out family op dtype cls)
   message(FATAL_ERROR "No knobs for ${family}/${op}/${dtype}/${cls} in ${NF_DB_DIR}")
 endfunction()
 
-# Distinct rms_norm variants: the HF-Llama order only differs from round-once for 16-bit
-# dtypes with a weight, so f32 and weight-less kernels are compiled once (the runtime maps).
-function(nf_rms_norm_variants out dtype)
+# The distinct compiled variants of an op for a dtype, each "<weight mode>:<rounding>:<bias>".
+# RMSNorm: the HF-Llama order only differs from round-once for 16-bit dtypes with a weight, so
+# f32 and weight-less kernels are compiled once (the runtime maps). LayerNorm: with or without
+# weight, with or without bias. Backward dx: one kernel per weight mode (both rounding orders
+# have the same gradient); dw: one kernel (the same for SCALE and ONE_PLUS).
+function(nf_op_variants out op dtype)
   set(v "")
-  foreach (w IN ITEMS none scale one_plus)
-    list(APPEND v "${w}:once")
-    if (NOT dtype STREQUAL "f32" AND NOT w STREQUAL "none")
-      list(APPEND v "${w}:llama")
-    endif ()
-  endforeach ()
+  if (op STREQUAL "layer_norm")
+    set(v none:once:0 scale:once:0 none:once:1 scale:once:1)
+  elseif (op STREQUAL "rms_norm_backward")
+    set(v none:once:0 scale:once:0 one_plus:once:0)
+  elseif (op STREQUAL "rms_norm_dweight")
+    set(v scale:once:0)
+  else ()
+    foreach (w IN ITEMS none scale one_plus)
+      list(APPEND v "${w}:once:0")
+      if (NOT dtype STREQUAL "f32" AND NOT w STREQUAL "none")
+        list(APPEND v "${w}:llama:0")
+      endif ()
+    endforeach ()
+  endif ()
   set(${out} "${v}" PARENT_SCOPE)
+endfunction()
+
+# Generator params that select the op's variant (the knobs come from the db).
+function(nf_op_params out op dtype wmode rounding bias)
+  set(t ${NF_HALIDE_TYPE_${dtype}})
+  if (op STREQUAL "layer_norm")
+    if (wmode STREQUAL "none")
+      set(hw false)
+    else ()
+      set(hw true)
+    endif ()
+    if (bias)
+      set(hb true)
+    else ()
+      set(hb false)
+    endif ()
+    set(p dtype=${t} has_weight=${hw} has_bias=${hb})
+  elseif (op STREQUAL "rms_norm_backward")
+    set(p dtype=${t} weight_mode=${wmode})
+  elseif (op STREQUAL "rms_norm_dweight")
+    set(p dtype=${t})
+  else ()
+    set(p op=${op} dtype=${t} weight_mode=${wmode} rounding=${rounding})
+  endif ()
+  set(${out} "${p}" PARENT_SCOPE)
 endfunction()
 
 # nf_add_kernels(<family> <targets...>): family is the schedules/db key (x86-64, arm-64).
 # nf_kernel_specs(<family> <out>): one entry per kernel of the family, each a list joined with
 # "|": name, op, dtype, weight mode, rounding, shape class, generator params (space-separated),
-# db entry, knob text, stream_rows.
+# db entry, knob text, stream_rows, bias (0/1), generator.
 function(nf_kernel_specs family out)
   set(specs "")
   foreach (op IN LISTS NF_OPS)
     foreach (dtype IN LISTS NF_DTYPES)
-      nf_rms_norm_variants(variants ${dtype})
-      foreach (cls IN LISTS NF_SHAPE_CLASSES)
+      nf_op_variants(variants ${op} ${dtype})
+      foreach (cls IN LISTS NF_CLASSES_${op})
         nf_lookup_knobs(knobs ${family} ${op} ${dtype} ${cls})
         foreach (variant IN LISTS variants)
           string(REPLACE ":" ";" parts "${variant}")
           list(GET parts 0 wmode)
           list(GET parts 1 rounding)
-          set(name "nf_k_${op}_${dtype}_${wmode}_${rounding}_${cls}")
-          set(params op=${op} dtype=${NF_HALIDE_TYPE_${dtype}} weight_mode=${wmode} rounding=${rounding} ${knobs_PARAMS})
+          list(GET parts 2 bias)
+          set(name "nf_k_${op}_${dtype}_${wmode}_${rounding}")
+          if (op STREQUAL "layer_norm")
+            if (bias)
+              string(APPEND name "_bias")
+            else ()
+              string(APPEND name "_nobias")
+            endif ()
+          endif ()
+          string(APPEND name "_${cls}")
+          nf_op_params(params ${op} ${dtype} ${wmode} ${rounding} "${bias}")
+          list(APPEND params ${knobs_PARAMS})
           list(JOIN params " " params)
-          list(APPEND specs "${name}|${op}|${dtype}|${wmode}|${rounding}|${cls}|${params}|${knobs_SOURCE}|${knobs_TEXT}|${knobs_stream_rows}")
+          list(APPEND specs "${name}|${op}|${dtype}|${wmode}|${rounding}|${cls}|${params}|${knobs_SOURCE}|${knobs_TEXT}|${knobs_stream_rows}|${bias}|${NF_GENERATOR_${op}}")
         endforeach ()
       endforeach ()
     endforeach ()
@@ -141,9 +198,11 @@ function(nf_add_kernels family)
     list(GET f 7 source)
     list(GET f 8 text)
     list(GET f 9 stream_rows)
+    list(GET f 10 bias)
+    list(GET f 11 generator)
     separate_arguments(params UNIX_COMMAND "${params}")
     add_halide_library(${name} FROM NormForge::nf_generators
-      GENERATOR rms_norm
+      GENERATOR ${generator}
       FUNCTION_NAME ${name}
       TARGETS ${targets}
       USE_RUNTIME nf_halide_runtime
@@ -151,7 +210,7 @@ function(nf_add_kernels family)
     list(APPEND libs ${name})
     string(APPEND includes "#include \"${name}.h\"\n")
     string(TOUPPER "${op}" op_upper)
-    string(APPEND rows "    {NF_OP_${op_upper}, NF_${dtype}, NF_W_${wmode}, NF_R_${rounding}, NF_CLASS_${cls}, "
+    string(APPEND rows "    {NF_OP_${op_upper}, NF_${dtype}, NF_W_${wmode}, NF_R_${rounding}, ${bias}, NF_CLASS_${cls}, "
                        "reinterpret_cast<AnyKernel>(&${name}), \"${name}\", \"${source}\", \"${text}\", ${stream_rows}},\n")
   endforeach ()
 
@@ -181,7 +240,8 @@ function(nf_write_compile_manifest)
       list(GET f 0 name)
       list(GET f 6 params)
       list(GET f 7 source)
-      string(APPEND rows "    {\"${family}\", \"rms_norm\", \"${name}\", \"${params}\", \"${source}\"},\n")
+      list(GET f 11 generator)
+      string(APPEND rows "    {\"${family}\", \"${generator}\", \"${name}\", \"${params}\", \"${source}\"},\n")
     endforeach ()
   endforeach ()
   set(NF_MANIFEST_ROWS "${rows}")

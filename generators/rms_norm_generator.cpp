@@ -84,16 +84,7 @@ public:
 
         if (using_autoscheduler()) return;
         CpuKnobs k{vec_mult, rows_per_task, parallel, unroll};
-        const int natural = get_target().natural_vector_size<float>();
-        if (!valid_cpu_knobs(k, natural)) {
-            // A build-time error: the db or a tuner produced knobs outside the search space.
-            std::fprintf(stderr,
-                         "rms_norm generator: invalid knobs for %s: vec_mult=%d (x%d lanes must "
-                         "divide 64) rows_per_task=%d parallel=%d unroll=%d\n",
-                         get_target().to_string().c_str(), k.vec_mult, natural, k.rows_per_task,
-                         k.parallel, k.unroll);
-            std::exit(1);
-        }
+        if (!check_knobs_or_report("rms_norm", k, get_target())) std::exit(1);
         if (get_target().arch == Halide::Target::ARM) {
             schedule_rms_norm_arm(f, *y, inv_rms, k, get_target());
         } else {

@@ -28,4 +28,12 @@ inline void schedule_rms_norm_arm(RmsNormFuncs &f, Halide::Func y, Halide::Func 
     schedule_rows_cpu(f, y, inv_out, k, w, /*whole_vector_loop=*/true);
 }
 
+// LayerNorm: the same row loops and vector width; three passes over each row (sum, squared
+// deviations, output), the row re-read from L1/L2.
+inline void schedule_layer_norm_arm(LayerNormFuncs &f, Halide::Func y, Halide::Func stats,
+                                   const CpuKnobs &k, const Halide::Target &target) {
+    const int w = std::min(kLanes, target.natural_vector_size<float>() * k.vec_mult);
+    schedule_layer_norm_rows_cpu(f, y, stats, k, w, /*whole_vector_loop=*/true);
+}
+
 }  // namespace normforge

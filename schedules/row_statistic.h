@@ -4,63 +4,118 @@
 #pragma once
 
 #include "Halide.h"
+#include <cstdio>
+
+#include "generators/layer_norm_algorithm.h"
 #include "generators/rms_norm_algorithm.h"
 #include "schedules/knobs.h"
 
 namespace normforge {
 
-// at: the loop (of the output) over single rows. w: lanes per vector (must divide 64): the
-// 64 summation lanes become 64/w independent vector accumulators.
-inline void schedule_row_statistic_cpu(RmsNormFuncs &f, Halide::Func y, Halide::Var at, int w) {
+// One fixed-order row sum (generators/row_sum.h), computed at `at` (a loop over single rows). w: lanes per vector (must divide 64): the 64 summation lanes become 64/w
+// independent vector accumulators.
+inline void schedule_row_sum_cpu(RowSum &s, const Halide::LoopLevel &at, int w) {
     using namespace Halide;
-    Var lo("lo"), li("li");
+    Var lo("lo"), li("li"), r = s.lane_sum.args()[1];
     // Constant-size storage keeps the statistic on the stack (a dynamic size would be a heap
     // allocation per row).
-    f.inv_rms.compute_at(y, at).bound_storage(f.r, 1);
-    f.lane_sum.compute_at(y, at).bound_storage(f.r, 1).vectorize(f.l, w);
+    s.lane_sum.compute_at(at).bound_storage(r, 1).vectorize(s.l, w);
     // lane_sum.update(0): for each chunk (in order), for each vector of lanes.
-    f.lane_sum.update(0).split(f.l, lo, li, w).reorder(li, lo, f.chunks.x).vectorize(li).unroll(lo);
+    s.lane_sum.update(0).split(s.l, lo, li, w).reorder(li, lo, s.chunks.x).vectorize(li).unroll(lo);
     // update(1), the ragged tail, stays a scalar loop of at most 63 elements.
-    f.lane_sum.update(1).unscheduled();
+    s.lane_sum.update(1).unscheduled();
     // chunk_sum: 64/w vector accumulators, one pass over the chunk's lane groups.
-    f.chunk_sum.compute_at(f.lane_sum, f.chunks.x).vectorize(f.l, w);
-    f.chunk_sum.update().split(f.l, lo, li, w).reorder(li, lo, f.k.x).vectorize(li).unroll(lo);
-    // The 64 -> 1 tree is inlined into inv_rms: 63 scalar adds per row, in the fixed order.
+    s.chunk_sum.compute_at(s.lane_sum, s.chunks.x).vectorize(s.l, w);
+    s.chunk_sum.update().split(s.l, lo, li, w).reorder(li, lo, s.k.x).vectorize(li).unroll(lo);
+    // The 64 -> 1 tree is inlined into its consumer: 63 scalar adds per row, in the fixed order.
 }
 
-// The output loops: rows in tasks of rows_per_task (parallel when k.parallel), each row's
-// values w lanes at a time, unrolled k.unroll times, the ragged last vector guarded; then
-// inv_rms fused into the same row loop and the row statistic scheduled at it.
+// The RMSNorm statistic at `at`: the sum of squares, then inv_rms (one value per row).
+inline void schedule_row_statistic_cpu(RmsNormFuncs &f, Halide::Func y, Halide::Var at, int w) {
+    f.inv_rms.compute_at(y, at).bound_storage(f.r, 1);
+    schedule_row_sum_cpu(f.ss, Halide::LoopLevel(y, at), w);
+}
+
+// The output loops shared by every row-wise op: rows in tasks of rows_per_task (parallel when
+// k.parallel), each row's values w lanes at a time, unrolled k.unroll times, the ragged last
+// vector guarded. split_row_loops_cpu makes the loops; finish_row_loops_cpu (called after any
+// op-specific scheduling inside them) optionally specializes whole-vector rows and fuses the
+// per-row statistic output into the same row loop.
+struct RowLoops {
+    Halide::Var ro{"ro"}, ri{"ri"}, co{"co"}, ci{"ci"}, li{"li"};
+};
+
+inline RowLoops split_row_loops_cpu(Halide::Func y, const Halide::Var &c, const Halide::Var &r,
+                                    const CpuKnobs &k, int w) {
+    using namespace Halide;
+    RowLoops L;
+    y.split(r, L.ro, L.ri, k.rows_per_task, TailStrategy::GuardWithIf);
+    y.split(c, L.co, L.ci, w * k.unroll, TailStrategy::GuardWithIf)
+        .split(L.ci, L.ci, L.li, w, TailStrategy::GuardWithIf)
+        .vectorize(L.li)
+        .unroll(L.ci);
+    if (k.parallel) y.parallel(L.ro);
+    return L;
+}
+
 // whole_vector_loop: also compile a loop without any tail check for rows whose length is a
-// multiple of w * unroll (for targets where the guarded tail is expensive).
+// multiple of w * unroll (for targets where the guarded tail is expensive). stat_out: the
+// pipeline's per-row output (inv_rms, or LayerNorm's {mean, inv_std}).
+inline void finish_row_loops_cpu(Halide::Func y, Halide::Func stat_out, const Halide::Var &r,
+                                 const Halide::Expr &cols, const CpuKnobs &k, int w,
+                                 bool whole_vector_loop, const RowLoops &L) {
+    using namespace Halide;
+    if (whole_vector_loop) y.specialize(cols % (w * k.unroll) == 0);  // copies the schedule so far
+    Var ro("ro"), ri("ri");
+    stat_out.split(r, ro, ri, k.rows_per_task, TailStrategy::GuardWithIf);
+    if (k.parallel) stat_out.parallel(ro);
+    stat_out.compute_with(y, L.ri);
+}
+
+// RMSNorm (and the fused residual op): the row loops, then the statistic at each row.
 inline void schedule_rows_cpu(RmsNormFuncs &f, Halide::Func y, Halide::Func inv_out, const CpuKnobs &k,
                               int w, bool whole_vector_loop) {
     using namespace Halide;
-    Var ro("ro"), ri("ri"), co("co"), ci("ci"), li("li");
-    y.split(f.r, ro, ri, k.rows_per_task, TailStrategy::GuardWithIf);
-    y.split(f.c, co, ci, w * k.unroll, TailStrategy::GuardWithIf)
-        .split(ci, ci, li, w, TailStrategy::GuardWithIf)
-        .vectorize(li)
-        .unroll(ci);
-    if (k.parallel) y.parallel(ro);
+    RowLoops L = split_row_loops_cpu(y, f.c, f.r, k, w);
     if (f.residual_sum.defined()) {
         // The fused op's two outputs read x + residual once per vector group, into registers,
         // before either is stored: y may be x and the residual is rewritten in place, so no
         // load of x or residual may follow a store of this group (the statistic's pass, done
         // before any store of the row, keeps reading x + residual inline).
         Func s_out = f.residual_sum.in({y, f.y});
-        s_out.compute_at(y, co)
+        s_out.compute_at(y, L.co)
             .bound_storage(f.r, 1)
             .bound_storage(f.c, w * k.unroll)
             .vectorize(f.c, w, TailStrategy::GuardWithIf);
     }
-    if (whole_vector_loop) y.specialize(f.cols % (w * k.unroll) == 0);  // copies the schedule so far
+    finish_row_loops_cpu(y, inv_out, f.r, f.cols, k, w, whole_vector_loop, L);
+    schedule_row_statistic_cpu(f, y, L.ri, w);
+}
 
-    inv_out.split(f.r, ro, ri, k.rows_per_task, TailStrategy::GuardWithIf);
-    if (k.parallel) inv_out.parallel(ro);
-    inv_out.compute_with(y, ri);
+// LayerNorm: the row loops, then at each row the sum, the mean, the sum of squared
+// deviations and inv_std (two passes over the row while it is in cache, then the output pass).
+inline void schedule_layer_norm_rows_cpu(LayerNormFuncs &f, Halide::Func y, Halide::Func stats,
+                                         const CpuKnobs &k, int w, bool whole_vector_loop) {
+    RowLoops L = split_row_loops_cpu(y, f.c, f.r, k, w);
+    finish_row_loops_cpu(y, stats, f.r, f.cols, k, w, whole_vector_loop, L);
+    f.x0.compute_at(y, L.ri).bound_storage(f.r, 1);
+    f.m.compute_at(y, L.ri).bound_storage(f.r, 1);
+    f.inv_std.compute_at(y, L.ri).bound_storage(f.r, 1);
+    schedule_row_sum_cpu(f.sum, Halide::LoopLevel(y, L.ri), w);
+    schedule_row_sum_cpu(f.ss, Halide::LoopLevel(y, L.ri), w);
+}
 
-    schedule_row_statistic_cpu(f, y, ri, w);
+// The generators' check of the knobs they were given (a build-time error: the db or a tuner
+// produced knobs outside the search space).
+inline bool check_knobs_or_report(const char *generator, const CpuKnobs &k, const Halide::Target &t) {
+    const int natural = t.natural_vector_size<float>();
+    if (valid_cpu_knobs(k, natural)) return true;
+    std::fprintf(stderr,
+                 "%s generator: invalid knobs for %s: vec_mult=%d (x%d lanes must divide 64) "
+                 "rows_per_task=%d parallel=%d unroll=%d\n",
+                 generator, t.to_string().c_str(), k.vec_mult, natural, k.rows_per_task, k.parallel,
+                 k.unroll);
+    return false;
 }
 
 }  // namespace normforge

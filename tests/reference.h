@@ -44,6 +44,12 @@ inline uint16_t float_to_f16(float f) {  // round to nearest even
 
 inline size_t elem_size(nf_dtype d) { return d == NF_F32 ? 4 : 2; }
 
+// Names for test traces and parameterized test names.
+inline const char *dtype_str(nf_dtype d) { return d == NF_F32 ? "f32" : d == NF_F16 ? "f16" : "bf16"; }
+inline const char *mode_str(nf_weight_mode m) {
+    return m == NF_WEIGHT_NONE ? "none" : m == NF_WEIGHT_SCALE ? "scale" : "one_plus";
+}
+
 // The value a dtype stores for v (v rounded to the dtype), as a double.
 inline double round_to(nf_dtype d, double v) {
     float f = float(v);

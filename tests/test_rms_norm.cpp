@@ -12,10 +12,6 @@ using namespace nftest;
 
 namespace {
 
-const char *dtype_str(nf_dtype d) { return d == NF_F32 ? "f32" : d == NF_F16 ? "f16" : "bf16"; }
-const char *mode_str(nf_weight_mode m) {
-    return m == NF_WEIGHT_NONE ? "none" : m == NF_WEIGHT_SCALE ? "scale" : "one_plus";
-}
 
 struct Case {
     int64_t rows, cols, pad;

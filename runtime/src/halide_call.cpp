@@ -76,16 +76,18 @@ KernelClass shape_class_of(int64_t rows, int64_t cols, size_t elem_size) {
     return NF_CLASS_medium;
 }
 
-const KernelEntry *find_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode w, nf_rounding r,
+const KernelEntry *find_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode w, nf_rounding r, int bias,
                                int64_t rows, int64_t cols) {
-    // The HF-Llama order is the same computation as round-once for f32 and without a weight:
-    // those share one compiled kernel.
-    if (dtype == NF_F32 || w == NF_WEIGHT_NONE) r = NF_ROUND_ONCE;
-    const KernelClass cls = shape_class_of(rows, cols, dtype == NF_F32 ? 4 : 2);
+    // The HF-Llama order is the same computation as round-once for f32 and without a weight
+    // (and for the other ops): those share one compiled kernel.
+    if (dtype == NF_F32 || w == NF_WEIGHT_NONE || (op != NF_OP_RMS_NORM && op != NF_OP_RMS_NORM_RESIDUAL))
+        r = NF_ROUND_ONCE;
+    const bool block = op == NF_OP_RMS_NORM_BACKWARD || op == NF_OP_RMS_NORM_DWEIGHT;
+    const KernelClass cls = block ? NF_CLASS_block : shape_class_of(rows, cols, dtype == NF_F32 ? 4 : 2);
     for (size_t i = 0; i < kNumKernels; i++) {
         const KernelEntry &k = kKernels[i];
         if (k.op == op && k.dtype == static_cast<int>(dtype) && k.weight == static_cast<int>(w) &&
-            k.rounding == static_cast<int>(r) && k.shape_class == cls)
+            k.rounding == static_cast<int>(r) && k.bias == bias && k.shape_class == cls)
             return &k;
     }
     return nullptr;

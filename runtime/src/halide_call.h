@@ -41,8 +41,9 @@ constexpr int64_t kMaxRowsPerCall = int64_t(1) << 30;
 // calls (freed when the thread exits). nullptr when out of memory.
 void *thread_scratch(size_t bytes);
 
-// The kernel for this op/dtype/variant/shape, or nullptr.
-const KernelEntry *find_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode w, nf_rounding r,
+// The kernel for this op/dtype/variant/shape, or nullptr. bias: LayerNorm's (0/1), else 0. The
+// backward kernels have the one class "block" whatever the shape.
+const KernelEntry *find_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode w, nf_rounding r, int bias,
                                int64_t rows, int64_t cols);
 
 }  // namespace normforge

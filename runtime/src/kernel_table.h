@@ -8,8 +8,15 @@ struct halide_buffer_t;
 
 namespace normforge {
 
-enum KernelOp { NF_OP_RMS_NORM = 0, NF_OP_RMS_NORM_RESIDUAL = 1 };
-enum KernelClass { NF_CLASS_small = 0, NF_CLASS_medium = 1, NF_CLASS_large = 2 };
+enum KernelOp {
+    NF_OP_RMS_NORM = 0,
+    NF_OP_RMS_NORM_RESIDUAL = 1,
+    NF_OP_LAYER_NORM = 2,
+    NF_OP_RMS_NORM_BACKWARD = 3,
+    NF_OP_RMS_NORM_DWEIGHT = 4
+};
+// block: the one class of serial kernels the runtime runs per block of rows (backward).
+enum KernelClass { NF_CLASS_small = 0, NF_CLASS_medium = 1, NF_CLASS_large = 2, NF_CLASS_block = 3 };
 enum KernelDtype { NF_f32 = 0, NF_f16 = 1, NF_bf16 = 2 };
 enum KernelWeight { NF_W_none = 0, NF_W_scale = 1, NF_W_one_plus = 2 };
 enum KernelRounding { NF_R_once = 0, NF_R_llama = 1 };
@@ -22,12 +29,22 @@ using RmsNormResidualFn = int (*)(const void *user_context, float eps, halide_bu
                                   halide_buffer_t *residual, halide_buffer_t *weight,
                                   halide_buffer_t *inv_rms, halide_buffer_t *y,
                                   halide_buffer_t *residual_out);
+using LayerNormFn = int (*)(const void *user_context, halide_buffer_t *x, halide_buffer_t *weight,
+                            halide_buffer_t *bias, float eps, halide_buffer_t *y,
+                            halide_buffer_t *mean, halide_buffer_t *inv_std);
+using RmsNormBackwardFn = int (*)(const void *user_context, halide_buffer_t *dy, halide_buffer_t *x,
+                                  halide_buffer_t *weight, halide_buffer_t *inv_rms,
+                                  halide_buffer_t *dx);
+using RmsNormDweightFn = int (*)(const void *user_context, halide_buffer_t *dy, halide_buffer_t *x,
+                                 halide_buffer_t *inv_rms, halide_buffer_t *dw_in,
+                                 halide_buffer_t *dw);
 
 struct KernelEntry {
     KernelOp op;
     KernelDtype dtype;
     KernelWeight weight;
     KernelRounding rounding;
+    int bias;  // LayerNorm: 1 = adds a bias
     KernelClass shape_class;
     AnyKernel fn;  // cast to the op's signature above
     const char *name;

@@ -1,4 +1,4 @@
-/* NormForge: RMSNorm kernels compiled ahead of time with Halide, behind one C ABI.
+/* NormForge: RMSNorm (and LayerNorm) kernels compiled ahead of time with Halide, behind one C ABI.
  *
  * Every function checks its arguments before doing any work. On failure it returns a status
  * other than NF_OK, writes no output byte, and nf_last_error() says what was wrong.
@@ -55,6 +55,29 @@ nf_status nf_rms_norm(const nf_matrix *x, const void *weight, const nf_norm_para
    messages and "nothing written on failure" rule as nf_rms_norm. */
 nf_status nf_rms_norm_residual(const nf_matrix *x, nf_matrix *residual, const void *weight,
                                const nf_norm_params *p, nf_matrix *y, float *inv_rms);
+
+/* LayerNorm of every row: y = (x - mean) * inv_std * w + b, mean and inv_std = 1/sqrt(var + eps)
+   in fp32 (var: the biased variance, summed as squared deviations from the mean, so rows with a
+   large mean lose no precision). weight, bias: NULL or cols elements of x's dtype (each NULL
+   means no scale / no shift). y: x's dtype and shape; may be exactly x. mean, inv_std: NULL, or
+   rows floats. eps >= 0 and finite. Same checks, messages and "nothing written on failure" rule
+   as nf_rms_norm; a row's result does not depend on the other rows or on the thread count. */
+nf_status nf_layer_norm(const nf_matrix *x, const void *weight, const void *bias, float eps,
+                        nf_matrix *y, float *mean, float *inv_std);
+
+/* RMSNorm backward. Given dy (the gradient of y), the forward's input x, weight and params, and
+   the inv_rms (rows floats) the forward pass wrote:
+     dx = inv_rms * g - x * inv_rms^3 * sum(g * x) / cols,  g = dy * w'  (w' = 1, w, or 1 + w)
+     dweight[c] = sum over rows of dy * x * inv_rms      (the same for SCALE and ONE_PLUS)
+   dy, x, dx: same dtype and shape; dx may be exactly dy or x. dweight: NULL (not computed), or
+   cols floats, overwritten; must be NULL when weight_mode is NONE. All sums are fp32. dweight is
+   bitwise identical for any thread count and any machine load (rows are summed in blocks of 128
+   in order, and the blocks by a fixed tree). params->eps is not used (inv_rms carries it) but
+   must be valid; both rounding orders have the same gradient. rows == 0: dweight, if given (and
+   cols > 0), is set to zeros. */
+nf_status nf_rms_norm_backward(const nf_matrix *dy, const nf_matrix *x, const void *weight,
+                               const nf_norm_params *p, const float *inv_rms, nf_matrix *dx,
+                               float *dweight);
 
 /* Message of the last failed call on this thread ("" if none failed yet). */
 const char *nf_last_error(void);

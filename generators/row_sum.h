@@ -1,0 +1,77 @@
+// The fixed-order row sum every op's row statistic uses (RMSNorm's sum of squares, LayerNorm's
+// sum and sum of squared deviations, the backward pass's row dot product). Algorithm only.
+//
+// The order of additions is fixed by the row length alone, so a row's result never depends on
+// the schedule, the thread count or the other rows in the call (batch invariance):
+//   * element c of the row feeds lane c mod kLanes (kLanes = 64);
+//   * lanes accumulate chunk by chunk: chunk j holds lane groups [j*kGroups, (j+1)*kGroups),
+//     each chunk starts from 0, and the chunks of a lane are added in order j = 0, 1, ...;
+//   * the ragged tail (cols mod kLanes elements) is added last, into lanes 0..tail-1;
+//   * the 64 lanes combine by a fixed halving tree (l + 32, l + 16, ..., l + 1).
+// A schedule may vectorise lanes, unroll, parallelise chunks or rows: never reorder a sum.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "Halide.h"
+
+namespace normforge {
+
+constexpr int kLanes = 64;   // independent partial sums per row
+constexpr int kGroups = 64;  // lane groups per chunk: a chunk is kLanes * kGroups = 4096 elements
+
+// The Funcs and RDoms of one row sum, for the schedule. Nothing in here says how anything is
+// computed.
+struct RowSum {
+    Halide::Var l{"l"}, j{"j"};
+    Halide::Func term;        // term(c, r): the fp32 value summed (inlined)
+    Halide::Func chunk_sum;   // chunk_sum(l, j, r): one chunk's lane sums
+    Halide::RDom k;           // lane groups within one chunk (update of chunk_sum)
+    Halide::Func lane_sum;    // lane_sum(l, r): chunks added in order, then the tail
+    Halide::RDom chunks;      // chunk index (update 0 of lane_sum)
+    Halide::RDom tail;        // the last cols mod 64 elements (update 1 of lane_sum)
+    std::vector<Halide::Func> tree;  // tree[i](l, r): lanes halved i+1 times
+    Halide::Expr total;       // the row's sum, tree.back()(0, r), as an Expr of r
+};
+
+// The sum over c in [0, cols) of term(c, r) in the fixed order above. `name` prefixes the Funcs.
+inline RowSum define_row_sum(const std::string &name, const Halide::Func &term,
+                             const Halide::Expr &cols, const Halide::Var &r) {
+    using namespace Halide;
+    RowSum s;
+    s.term = term;
+    s.chunk_sum = Func(name + "_chunk_sum");
+    s.lane_sum = Func(name + "_lane_sum");
+    const Var &l = s.l, &j = s.j;
+
+    Expr full_groups = cols / kLanes;  // complete groups of 64
+    Expr num_chunks = (full_groups + kGroups - 1) / kGroups;
+    s.k = RDom(0, kGroups, name + "_k");
+    s.k.where(j * kGroups + s.k < full_groups);
+    s.chunk_sum(l, j, r) = 0.0f;
+    // The where() clause keeps every index below full_groups * kLanes <= cols; bounds
+    // inference does not see through it, so say so (no clamp is generated).
+    Expr col = unsafe_promise_clamped((j * kGroups + s.k) * kLanes + l, 0, cols - 1);
+    s.chunk_sum(l, j, r) += term(col, r);
+
+    s.chunks = RDom(0, num_chunks, name + "_chunks");
+    s.tail = RDom(0, kLanes, name + "_tail");
+    s.tail.where(s.tail < cols - full_groups * kLanes);
+    Expr tail_col = unsafe_promise_clamped(full_groups * kLanes + s.tail, 0, cols - 1);
+    s.lane_sum(l, r) = 0.0f;
+    s.lane_sum(l, r) += s.chunk_sum(l, s.chunks, r);
+    s.lane_sum(s.tail, r) += term(tail_col, r);
+
+    Func prev = s.lane_sum;
+    for (int half = kLanes / 2; half >= 1; half /= 2) {
+        Func t(name + "_tree" + std::to_string(half));
+        t(l, r) = prev(l, r) + prev(l + half, r);
+        s.tree.push_back(t);
+        prev = t;
+    }
+    s.total = prev(0, r);
+    return s;
+}
+
+}  // namespace normforge

@@ -1,0 +1,116 @@
+#include "row_driver.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <algorithm>
+
+#include "checks.h"
+#include "halide_call.h"
+#include "stream_copy.h"
+
+namespace normforge {
+
+RowScratch::~RowScratch() { free(heap); }
+
+float *RowScratch::get(int64_t n) {
+    if (n <= kStackRows) return stack;
+    heap = static_cast<float *>(malloc(static_cast<size_t>(n) * sizeof(float)));
+    return heap;
+}
+
+namespace {
+
+// A large call is split into about this many tasks of consecutive tiles (enough to balance
+// the thread pool, few enough that each task streams a long run of rows).
+constexpr int64_t kTileTasks = 64;
+
+struct TileJob {
+    const RowCall *call;
+    CallContext *ctx;
+    int64_t tile_rows, tiles_per_task;
+};
+
+// One task: each tile of its rows is normalized into the thread's cache-resident buffer, then
+// streamed to y (and the second output) while the next tile of the inputs is prefetched.
+int run_tile_block(void *, int task, uint8_t *closure) {
+    const TileJob &j = *reinterpret_cast<const TileJob *>(closure);
+    const RowCall &c = *j.call;
+    const int64_t es = static_cast<int64_t>(dtype_size(c.dtype));
+    const int64_t row_bytes = c.cols * es, tile_bytes = j.tile_rows * row_bytes;
+    const bool two = c.out2 != nullptr;
+    char *buf = static_cast<char *>(thread_scratch(size_t(tile_bytes * (two ? 2 : 1))));
+    if (buf == nullptr) {
+        pthread_mutex_lock(&j.ctx->mutex);
+        snprintf(j.ctx->halide_error, sizeof j.ctx->halide_error, "out of memory for a tile buffer");
+        pthread_mutex_unlock(&j.ctx->mutex);
+        return -1;
+    }
+    char *buf2 = buf + tile_bytes;
+    const int64_t first = int64_t(task) * j.tiles_per_task * j.tile_rows;
+    const int64_t end = std::min(c.rows, first + j.tiles_per_task * j.tile_rows);
+    for (int64_t r0 = first; r0 < end; r0 += j.tile_rows) {
+        const int64_t n = std::min(j.tile_rows, end - r0);
+        if (int rc = c.run(c, j.ctx, r0, n, buf, c.cols, two ? buf2 : nullptr, c.cols)) return rc;
+        const int64_t next_n = std::min(j.tile_rows, end - (r0 + n));
+        for (int64_t i = 0; i < n; i++) {
+            // Row i of the next tile is prefetched while row i of this one is stored.
+            const bool pf = i < next_n;
+            const char *xp = pf ? c.x + (r0 + n + i) * c.x_stride * es : nullptr;
+            stream_copy(c.y + (r0 + i) * c.y_stride * es, buf + i * row_bytes, size_t(row_bytes), xp,
+                        pf ? size_t(row_bytes) : 0);
+            if (two) {
+                const char *p2 = pf && c.in2 ? c.in2 + (r0 + n + i) * c.in2_stride * es : nullptr;
+                stream_copy(c.out2 + (r0 + i) * c.out2_stride * es, buf2 + i * row_bytes,
+                            size_t(row_bytes), p2, p2 ? size_t(row_bytes) : 0);
+            }
+        }
+    }
+    stream_fence();
+    return 0;
+}
+
+}  // namespace
+
+RowCall row_call(const KernelEntry *kernel, RowRunFn run, const void *op, const nf_matrix *x,
+                 const nf_matrix *y) {
+    RowCall c{};
+    c.kernel = kernel;
+    c.run = run;
+    c.op = op;
+    c.dtype = x->dtype;
+    c.rows = x->rows;
+    c.cols = x->cols;
+    c.x = static_cast<const char *>(x->data);
+    c.x_stride = x->row_stride;
+    c.y = static_cast<char *>(y->data);
+    c.y_stride = y->row_stride;
+    return c;
+}
+
+nf_status run_rows(const char *fn, const RowCall &c) {
+    const KernelEntry *k = c.kernel;
+    const int64_t es = static_cast<int64_t>(dtype_size(c.dtype));
+    CallContext ctx;
+    int rc = 0;
+    if (k->stream_rows > 0) {
+        // Every kernel call is one tile (well below 2^31 elements), whatever the call's size.
+        const int64_t tiles = (c.rows + k->stream_rows - 1) / k->stream_rows;
+        const int64_t tiles_per_task = std::max<int64_t>(1, tiles / kTileTasks);
+        TileJob job{&c, &ctx, k->stream_rows, tiles_per_task};
+        const int64_t tasks = (tiles + tiles_per_task - 1) / tiles_per_task;
+        rc = halide_do_par_for(&ctx, &run_tile_block, 0, static_cast<int>(tasks),
+                               reinterpret_cast<uint8_t *>(&job));
+    } else {
+        for (int64_t r0 = 0; r0 < c.rows && rc == 0; r0 += kMaxRowsPerCall) {
+            const int64_t n = std::min(kMaxRowsPerCall, c.rows - r0);
+            rc = c.run(c, &ctx, r0, n, c.y + r0 * c.y_stride * es, c.y_stride,
+                       c.out2 ? c.out2 + r0 * c.out2_stride * es : nullptr, c.out2_stride);
+        }
+    }
+    if (rc != 0)
+        return fail(NF_INTERNAL_ERROR, "%s: kernel %s failed: %s", fn, k->name, ctx.halide_error);
+    return NF_OK;
+}
+
+}  // namespace normforge
