@@ -14,6 +14,10 @@ enum class Dtype { F32, BF16 };
 void naive_rms_norm(Dtype d, const void *x, const void *w, void *y, int64_t rows, int64_t cols,
                     float eps);
 
+// y = (x - mean) / sqrt(var + eps) * w + b (two passes for the statistics). Naive scalar loop.
+void naive_layer_norm(Dtype d, const void *x, const void *w, const void *b, void *y, int64_t rows,
+                      int64_t cols, float eps);
+
 // Hand-written intrinsics: AVX-512 (with AVX512-BF16 conversions when present) or AVX2+FMA.
 // Returns the ISA used ("avx512", "avx2"), or nullptr when the CPU has neither.
 const char *simd_isa();

@@ -33,8 +33,10 @@ const char *const kLevels[] = {"avx512_sapphirerapids", "avx512_zen4", "avx512_s
 
 }  // namespace
 
-CaseData::CaseData(Dtype d, int64_t r, int64_t c, int sets, bool fused)
-    : dtype(d), rows(r), cols(c), fused_residual(fused), bytes(size_t(r * c) * (d == Dtype::F32 ? 4 : 2)) {
+CaseData::CaseData(Dtype d, int64_t r, int64_t c, int sets, const std::string &op)
+    : dtype(d), rows(r), cols(c), fused_residual(op == "rms_norm_residual"), layer_norm(op == "layer_norm"),
+      bytes(size_t(r * c) * (d == Dtype::F32 ? 4 : 2)) {
+    const bool fused = fused_residual;
     xs.emplace_back(bytes);
     uint32_t state = 2024;
     for (int64_t i = 0; i < rows * cols; i++) {
@@ -62,6 +64,11 @@ CaseData::CaseData(Dtype d, int64_t r, int64_t c, int sets, bool fused)
         store_value(d, w->get(), i, 0.5f + float(i % 7) * 0.1f);
         w_float.push_back(float(load_value(d, w->get(), i)));
     }
+    b = std::make_unique<AlignedBuffer>(size_t(cols) * (d == Dtype::F32 ? 4 : 2));
+    for (int64_t i = 0; i < cols; i++) {
+        store_value(d, b->get(), i, float(i % 5) * 0.1f - 0.2f);
+        b_float.push_back(float(load_value(d, b->get(), i)));
+    }
 }
 
 void CaseData::reset_residual() {
@@ -86,6 +93,24 @@ std::string check_output(const CaseData &data, float eps) {
         x = sum.data();
     }
     for (int64_t r : {int64_t(0), data.rows / 2, data.rows - 1}) {
+        if (data.layer_norm) {
+            double s = 0, ss = 0;
+            for (int64_t c = 0; c < data.cols; c++) s += load_value(d, x, r * data.cols + c);
+            const double mean = s / double(data.cols);
+            for (int64_t c = 0; c < data.cols; c++) ss += std::pow(load_value(d, x, r * data.cols + c) - mean, 2);
+            const double inv = 1.0 / std::sqrt(ss / double(data.cols) + eps);
+            for (int64_t c = 0; c < data.cols; c++) {
+                const double n = (load_value(d, x, r * data.cols + c) - mean) * inv * load_value(d, w, c);
+                const double bv = load_value(d, data.b->get(), c);
+                const double got = load_value(d, y, r * data.cols + c);
+                if (!(std::fabs(got - (n + bv)) <= tol * (std::fabs(n) + std::fabs(bv) + load_value(d, w, c)) + 1e-6)) {
+                    std::ostringstream os;
+                    os << "y(" << r << "," << c << ")=" << got << " want " << n + bv;
+                    return os.str();
+                }
+            }
+            continue;
+        }
         double ss = 0;
         for (int64_t c = 0; c < data.cols; c++) ss += std::pow(double(load_value(d, x, r * data.cols + c)), 2);
         double inv = 1.0 / std::sqrt(ss / double(data.cols) + eps);
@@ -134,6 +159,85 @@ std::vector<Impl> make_residual_impls(CaseData *cd, float eps) {
     return v;
 }
 
+// halide_buffer_t views of buffer set s for an autoscheduled kernel.
+struct AsViews {
+    halide_dimension_t xd[2], yd[2], wd, rd;
+    halide_buffer_t x, y, w, b, r1, r2;
+    std::vector<float> stat1, stat2;
+    AsViews(CaseData *cd, int s) {
+        x = view2d(cd->xs[s].get(), cd->dtype, cd->rows, cd->cols, xd);
+        y = view2d(cd->ys[s].get(), cd->dtype, cd->rows, cd->cols, yd);
+        wd = {0, int32_t(cd->cols), 1, 0};
+        rd = {0, int32_t(cd->rows), 1, 0};
+        w = x, w.host = cd->w->get(), w.dimensions = 1, w.dim = &wd;
+        b = w, b.host = cd->b->get();
+        stat1.resize(size_t(cd->rows));
+        stat2.resize(size_t(cd->rows));
+        r1 = x, r1.host = reinterpret_cast<uint8_t *>(stat1.data());
+        r1.type = halide_type_t(halide_type_float, 32), r1.dimensions = 1, r1.dim = &rd;
+        r2 = r1, r2.host = reinterpret_cast<uint8_t *>(stat2.data());
+    }
+};
+
+// One row per autoscheduled kernel of this op and dtype (Halide errors go through NormForge's
+// handler into impl.error), and the Adams2019 row that could not be built.
+void add_autoscheduled(std::vector<Impl> &v, CaseData *cd, float eps, const std::string &op) {
+    const std::string dt = cd->dtype == Dtype::F32 ? "f32" : "bf16";
+    for (size_t i = 0; i < kNumAutoscheduled; i++) {
+        const Autoscheduled &a = kAutoscheduled[i];
+        if (dt != a.dtype || op != a.op) continue;
+        AnyFn fn = a.fn;
+        const bool ln = op == "layer_norm";
+        auto error = std::make_shared<std::string>();
+        v.push_back({a.scheduler, "autoscheduler", true, "ok", [cd, eps, fn, ln, error](int s) {
+                         thread_local std::unique_ptr<AsViews> views;
+                         views = std::make_unique<AsViews>(cd, s);
+                         AsViews &b = *views;
+                         normforge::CallContext ctx;
+                         int rc = ln ? reinterpret_cast<AutoscheduledLayerNormFn>(fn)(&ctx, &b.x, &b.w, &b.b, eps, &b.y,
+                                                                                      &b.r1, &b.r2)
+                                     : reinterpret_cast<AutoscheduledRmsFn>(fn)(&ctx, eps, &b.x, &b.w, &b.r1, &b.y);
+                         if (rc != 0 && error->empty()) *error = ctx.halide_error[0] ? ctx.halide_error : "kernel failed";
+                     }, error});
+    }
+    v.push_back({"Adams2019", "autoscheduler", true,
+                 "n/a: Halide 21's Adams2019 stops with an internal error on this pipeline", nullptr});
+}
+
+// layer_norm: NormForge's LayerNorm, NormForge's RMSNorm on the same x (the RMSNorm/LayerNorm
+// comparison), the copy floors, the naive loop, the autoschedulers and oneDNN's LayerNorm.
+std::vector<Impl> make_layer_norm_impls(CaseData *cd, float eps) {
+    const Dtype d = cd->dtype;
+    const nf_dtype nd = d == Dtype::F32 ? NF_F32 : NF_BF16;
+    std::vector<Impl> v;
+    v.push_back({"normforge", "normforge", true, "ok", [cd, nd, eps](int s) {
+                     nf_matrix xm{cd->xs[s].get(), nd, cd->rows, cd->cols, cd->cols};
+                     nf_matrix ym{cd->ys[s].get(), nd, cd->rows, cd->cols, cd->cols};
+                     nf_layer_norm(&xm, cd->w->get(), cd->b->get(), eps, &ym, nullptr, nullptr);
+                 }});
+    // Not checked against the LayerNorm reference (it computes RMSNorm): timed only.
+    v.push_back({"nf_rms_norm", "normforge", false, "ok", [cd, nd, eps](int s) {
+                     nf_matrix xm{cd->xs[s].get(), nd, cd->rows, cd->cols, cd->cols};
+                     nf_matrix ym{cd->ys[s].get(), nd, cd->rows, cd->cols, cd->cols};
+                     nf_norm_params p{eps, NF_WEIGHT_SCALE, NF_ROUND_ONCE};
+                     nf_rms_norm(&xm, cd->w->get(), &p, &ym, nullptr);
+                 }});
+    v.push_back({"memcpy", "floor", false, "ok", [cd](int s) { std::memcpy(cd->ys[s].get(), cd->xs[s].get(), cd->bytes); }});
+    v.push_back({"ntcopy", "floor", false, "ok", [cd](int s) { stream_copy(cd->ys[s].get(), cd->xs[s].get(), cd->bytes); }});
+    v.push_back({"naive", "baseline", true, "ok", [cd, d, eps](int s) {
+                     naive_layer_norm(d, cd->xs[s].get(), cd->w->get(), cd->b->get(), cd->ys[s].get(), cd->rows, cd->cols, eps);
+                 }});
+    add_autoscheduled(v, cd, eps, "layer_norm");
+    std::string why;
+    std::shared_ptr<OnednnRmsNorm> dnnl =
+        make_onednn_norm(d, cd->rows, cd->cols, cd->w_float.data(), cd->b_float.data(), eps, &why);
+    Impl onednn{"onednn", "peer", true, "ok", nullptr};
+    if (dnnl) onednn.run = [cd, dnnl](int s) { dnnl->run(cd->xs[s].get(), cd->ys[s].get()); };
+    else onednn.status = why;
+    v.push_back(onednn);
+    return v;
+}
+
 // rms_norm: NormForge (and its lower levels), the copy floors, the baselines, Halide's
 // autoschedulers and the peers.
 std::vector<Impl> make_norm_impls(CaseData *cd, float eps, bool levels) {
@@ -173,33 +277,10 @@ std::vector<Impl> make_norm_impls(CaseData *cd, float eps, bool levels) {
     if (simd_isa() == nullptr) simd.status = "n/a: no AVX2 or AVX-512 on this CPU";
     v.push_back(simd);
 
-    const std::string dt = d == Dtype::F32 ? "f32" : "bf16";
-    for (size_t i = 0; i < kNumAutoscheduled; i++) {
-        const Autoscheduled &a = kAutoscheduled[i];
-        if (dt != a.dtype) continue;
-        AutoscheduledFn fn = a.fn;
-        auto error = std::make_shared<std::string>();
-        v.push_back({a.scheduler, "autoscheduler", true, "ok", [cd, d, eps, fn, error](int s) {
-                         halide_dimension_t xd[2], yd[2], wd = {0, int32_t(cd->cols), 1, 0}, id = {0, int32_t(cd->rows), 1, 0};
-                         halide_buffer_t x = view2d(cd->xs[s].get(), d, cd->rows, cd->cols, xd);
-                         halide_buffer_t y = view2d(cd->ys[s].get(), d, cd->rows, cd->cols, yd);
-                         halide_buffer_t w = x, inv = x;
-                         w.host = cd->w->get(), w.dimensions = 1, w.dim = &wd;
-                         thread_local std::vector<float> inv_rms;
-                         inv_rms.resize(size_t(cd->rows));
-                         inv.host = reinterpret_cast<uint8_t *>(inv_rms.data());
-                         inv.type = halide_type_t(halide_type_float, 32), inv.dimensions = 1, inv.dim = &id;
-                         // The kernel reports through NormForge's Halide error handler.
-                         normforge::CallContext ctx;
-                         if (fn(&ctx, eps, &x, &w, &inv, &y) != 0 && error->empty())
-                             *error = ctx.halide_error[0] ? ctx.halide_error : "kernel failed";
-                     }, error});
-    }
-    v.push_back({"Adams2019", "autoscheduler", true,
-                 "n/a: Halide 21's Adams2019 stops with an internal error on this pipeline", nullptr});
+    add_autoscheduled(v, cd, eps, "rms_norm");
 
     std::string why;
-    std::shared_ptr<OnednnRmsNorm> dnnl = make_onednn_rms_norm(d, cd->rows, cd->cols, cd->w_float.data(), eps, &why);
+    std::shared_ptr<OnednnRmsNorm> dnnl = make_onednn_norm(d, cd->rows, cd->cols, cd->w_float.data(), nullptr, eps, &why);
     Impl onednn{"onednn", "peer", true, "ok", nullptr};
     if (dnnl) onednn.run = [cd, dnnl](int s) { dnnl->run(cd->xs[s].get(), cd->ys[s].get()); };
     else onednn.status = why;
@@ -212,7 +293,9 @@ std::vector<Impl> make_norm_impls(CaseData *cd, float eps, bool levels) {
 std::vector<Impl> make_impls(CaseData &data, float eps, bool levels, const std::string &corrupt) {
     CaseData *cd = &data;
     const Dtype d = data.dtype;
-    std::vector<Impl> v = data.fused_residual ? make_residual_impls(cd, eps) : make_norm_impls(cd, eps, levels);
+    std::vector<Impl> v = data.fused_residual ? make_residual_impls(cd, eps)
+                          : data.layer_norm   ? make_layer_norm_impls(cd, eps)
+                                              : make_norm_impls(cd, eps, levels);
 
     // Test hook: an implementation whose output is wrong must be reported, not timed.
     for (Impl &im : v) {

@@ -33,29 +33,34 @@ struct OnednnImpl : OnednnRmsNorm {
     dnnl::engine eng{dnnl::engine::kind::cpu, 0};
     dnnl::stream strm{eng};
     dnnl::memory::desc md;
-    dnnl::memory src, dst, scale;
+    dnnl::memory src, dst, scale, shift;
     dnnl::layer_normalization_forward prim;
-    std::vector<float> w;
+    std::vector<float> w, b;
 
     void run(const void *x, void *y) override {
         src.set_data_handle(const_cast<void *>(x));
         dst.set_data_handle(y);
-        prim.execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCALE, scale}});
+        if (b.empty())
+            prim.execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCALE, scale}});
+        else
+            prim.execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCALE, scale},
+                                {DNNL_ARG_SHIFT, shift}});
         strm.wait();
     }
 };
 
 }  // namespace
 
-std::unique_ptr<OnednnRmsNorm> make_onednn_rms_norm(Dtype d, int64_t rows, int64_t cols,
-                                                    const float *weight, float eps, std::string *why) {
+std::unique_ptr<OnednnRmsNorm> make_onednn_norm(Dtype d, int64_t rows, int64_t cols, const float *weight,
+                                                const float *bias, float eps, std::string *why) {
     try {
         auto p = std::make_unique<OnednnImpl>();
         using dt = dnnl::memory::data_type;
         p->md = dnnl::memory::desc({rows, cols}, d == Dtype::F32 ? dt::f32 : dt::bf16,
                                    dnnl::memory::format_tag::ab);
         dnnl::memory::desc scale_md({cols}, dt::f32, dnnl::memory::format_tag::a);
-        auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::rms_norm;
+        auto flags = bias ? dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift
+                          : dnnl::normalization_flags::use_scale | dnnl::normalization_flags::rms_norm;
         auto pd = dnnl::layer_normalization_forward::primitive_desc(
             p->eng, dnnl::prop_kind::forward_inference, p->md, p->md, eps, flags);
         p->prim = dnnl::layer_normalization_forward(pd);
@@ -63,6 +68,10 @@ std::unique_ptr<OnednnRmsNorm> make_onednn_rms_norm(Dtype d, int64_t rows, int64
         p->src = dnnl::memory(p->md, p->eng, DNNL_MEMORY_NONE);
         p->dst = dnnl::memory(p->md, p->eng, DNNL_MEMORY_NONE);
         p->scale = dnnl::memory(scale_md, p->eng, p->w.data());
+        if (bias) {
+            p->b.assign(bias, bias + cols);
+            p->shift = dnnl::memory(scale_md, p->eng, p->b.data());
+        }
         return p;
     } catch (const dnnl::error &e) {
         *why = std::string("oneDNN: ") + e.what();
@@ -77,8 +86,8 @@ std::string onednn_status() {
 }
 std::string onednn_version() { return ""; }
 void prepare_onednn() {}
-std::unique_ptr<OnednnRmsNorm> make_onednn_rms_norm(Dtype, int64_t, int64_t, const float *, float,
-                                                    std::string *why) {
+std::unique_ptr<OnednnRmsNorm> make_onednn_norm(Dtype, int64_t, int64_t, const float *, const float *, float,
+                                                std::string *why) {
     *why = onednn_status();
     return nullptr;
 }

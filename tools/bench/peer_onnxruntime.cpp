@@ -21,7 +21,7 @@ std::vector<std::string> split_tabs(const std::string &line) {
 
 }  // namespace
 
-OrtRun run_onnxruntime(const std::vector<std::string> &shapes, const std::vector<std::string> &dtypes,
+OrtRun run_onnxruntime(const std::string &op, const std::vector<std::string> &shapes, const std::vector<std::string> &dtypes,
                        int threads, int reps, double batch_s, int64_t min_elements) {
     OrtRun run;
     std::string big;
@@ -38,7 +38,7 @@ OrtRun run_onnxruntime(const std::vector<std::string> &shapes, const std::vector
     std::string dts;
     for (const std::string &d : dtypes) dts += (dts.empty() ? "" : ",") + d;
     std::ostringstream cmd;
-    cmd << "'" << NF_PYTHON << "' '" << NF_ORT_SCRIPT << "' --shapes " << big << " --dtypes " << dts
+    cmd << "'" << NF_PYTHON << "' '" << NF_ORT_SCRIPT << "' --op " << op << " --shapes " << big << " --dtypes " << dts
         << " --threads " << threads << " --reps " << reps << " --batch-s " << batch_s << " 2>&1";
     FILE *p = popen(cmd.str().c_str(), "r");
     if (p == nullptr) {

@@ -24,10 +24,10 @@ struct OnednnRmsNorm {
     virtual ~OnednnRmsNorm() = default;
     virtual void run(const void *x, void *y) = 0;
 };
-// weight: cols floats. Returns nullptr and sets *why when the primitive cannot be created.
-std::unique_ptr<OnednnRmsNorm> make_onednn_rms_norm(Dtype d, int64_t rows, int64_t cols,
-                                                    const float *weight, float eps,
-                                                    std::string *why);
+// weight: cols floats. bias: NULL for RMSNorm (the rms_norm flag), else cols floats: LayerNorm
+// with scale and shift. Returns nullptr and sets *why when the primitive cannot be created.
+std::unique_ptr<OnednnRmsNorm> make_onednn_norm(Dtype d, int64_t rows, int64_t cols, const float *weight,
+                                                const float *bias, float eps, std::string *why);
 
 // ONNX Runtime -------------------------------------------------------------------------------
 struct OrtResult {
@@ -42,7 +42,8 @@ struct OrtRun {
 };
 // Runs the Python driver once for all cases (same method: warm-up, interleaved repetitions,
 // median; output checked against float64 before timing).
-OrtRun run_onnxruntime(const std::vector<std::string> &shapes, const std::vector<std::string> &dtypes,
+// op: rms_norm (SimplifiedLayerNormalization) or layer_norm (LayerNormalization, with bias).
+OrtRun run_onnxruntime(const std::string &op, const std::vector<std::string> &shapes, const std::vector<std::string> &dtypes,
                        int threads, int reps, double batch_s, int64_t min_elements);
 
 }  // namespace nfbench
