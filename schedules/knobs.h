@@ -32,13 +32,48 @@ inline std::vector<KnobDomain> x86_knob_space() {
             {"stream_rows", {0, 4, 8, 16, 32}}};
 }
 
+// The AArch64 family's search space: no streaming-store path (stream_rows stays 0).
+inline std::vector<KnobDomain> arm_knob_space() {
+    return {{"vec_mult", {1, 2, 4}},
+            {"rows_per_task", {1, 2, 4, 8, 16, 32}},
+            {"parallel", {0, 1}},
+            {"unroll", {1, 2, 4}},
+            {"stream_rows", {0}}};
+}
+
 // Restrictions between knobs: the vector (natural_lanes * vec_mult) must divide the 64 lanes
-// of the fixed summation order, so a knob never changes how partial sums combine.
+// of the fixed summation order, so a knob never changes how partial sums combine; streaming
+// tiles are run by the runtime on its own threads, so they need a serial kernel.
 inline bool valid_cpu_knobs(const CpuKnobs &k, int natural_lanes) {
     int w = natural_lanes * k.vec_mult;
     return k.vec_mult >= 1 && w <= 64 && 64 % w == 0 && k.rows_per_task >= 1 &&
            (k.parallel == 0 || k.parallel == 1) && k.unroll >= 1 && k.unroll <= 8 &&
            k.stream_rows >= 0 && (k.stream_rows == 0 || k.parallel == 0);
+}
+
+inline int *knob_field(CpuKnobs &k, const std::string &name) {
+    if (name == "vec_mult") return &k.vec_mult;
+    if (name == "rows_per_task") return &k.rows_per_task;
+    if (name == "parallel") return &k.parallel;
+    if (name == "unroll") return &k.unroll;
+    if (name == "stream_rows") return &k.stream_rows;
+    return nullptr;
+}
+
+// Every point of the space that satisfies the restrictions, in a fixed order (what the tuner
+// searches; tests/test_knob_space.cpp checks the restrictions hold for each).
+inline std::vector<CpuKnobs> enumerate_cpu_knobs(const std::vector<KnobDomain> &space, int natural_lanes) {
+    std::vector<CpuKnobs> out;
+    std::vector<size_t> idx(space.size(), 0);
+    for (;;) {
+        CpuKnobs k;
+        for (size_t d = 0; d < space.size(); d++) *knob_field(k, space[d].name) = space[d].values[idx[d]];
+        if (valid_cpu_knobs(k, natural_lanes)) out.push_back(k);
+        size_t d = 0;
+        while (d < space.size() && ++idx[d] == space[d].values.size()) idx[d++] = 0;
+        if (d == space.size()) break;
+    }
+    return out;
 }
 
 }  // namespace normforge

@@ -12,6 +12,7 @@ struct ManifestEntry {
     const char *name;       // function and file name
     const char *params;     // generator params, space-separated
     const char *db_entry;   // where the knobs came from
+    const char *knobs;      // every knob (runtime knobs too), "k=v k=v"
 };
 
 extern const ManifestEntry kManifest[];

@@ -1,4 +1,4 @@
-// normforge: the command-line tool. Subcommands: info, bench, compile.
+// normforge: the command-line tool. Subcommands: info, bench, compile, tune.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -6,6 +6,7 @@
 #include "bench/bench.h"
 #include "compile.h"
 #include "normforge/normforge.h"
+#include "tune/tune.h"
 
 namespace {
 
@@ -57,7 +58,44 @@ int main(int argc, char **argv) {
     compile->add_option("--out", copt.out_dir, "Output directory (new or empty)")->required();
     compile->add_flag("-v,--verbose", copt.verbose, "Print the generator commands");
 
+    nftune::TuneOptions topt;
+    std::string budget = "120s";
+    auto *tune = app.add_subcommand(
+        "tune", "Search schedule knobs for one op and dtype, compare with the defaults and Halide's "
+                "autoschedulers, and write the best per shape class to a schedules/db file");
+    tune->add_option("--op", topt.op, "rms_norm, rms_norm_residual or layer_norm")->capture_default_str();
+    tune->add_option("--dtype", topt.dtype, "f32, f16 or bf16")->capture_default_str();
+    tune->add_option("--target", topt.target,
+                     "host (the feature level this CPU runs), or a Halide target such as "
+                     "x86-64-linux-avx2-fma-f16c or arm-64-linux (with --runner)")
+        ->capture_default_str();
+    tune->add_option("--shapes", topt.shapes, "Shapes ROWSxCOLS")->delimiter(',')->required();
+    tune->add_option("--budget", budget, "Wall-clock budget, e.g. 120s or 2m")->capture_default_str();
+    tune->add_option("--trials", topt.trials, "Most candidates to search (default: what the budget allows)");
+    tune->add_option("--strategy", topt.strategy, "auto, exhaustive, random or halving")->capture_default_str();
+    tune->add_option("--out", topt.out, "The db file to update, e.g. schedules/db/x86-64.json");
+    tune->add_option("--log", topt.log, "JSON-lines record log (default: tune-records.jsonl beside --out)");
+    tune->add_flag("--resume", topt.resume, "Reuse the measurements already in the record log");
+    tune->add_option("--threads", topt.threads, "Threads for the candidates")->check(CLI::PositiveNumber);
+    tune->add_option("--reps", topt.reps, "Timed repetitions (median)")->check(CLI::PositiveNumber);
+    tune->add_flag("--warm", topt.warm, "Reuse one buffer set (cache-resident shapes stay in cache)");
+    tune->add_option("--runner", topt.runner, "Command that runs a candidate, e.g. 'qemu-aarch64 -L /usr/aarch64-linux-gnu'");
+    tune->add_option("--seed", topt.seed, "Random seed of the sampling strategies");
+    tune->add_flag("--no-baselines", topt.no_baselines, "Skip Halide's autoschedulers")->group("");
+    tune->add_option("--corrupt-candidate", topt.corrupt_candidate, "Test hook")->group("");
+
     CLI11_PARSE(app, argc, argv);
+
+    if (app.got_subcommand("tune")) {
+        char unit = 's';
+        double v = 0;
+        if (std::sscanf(budget.c_str(), "%lf%c", &v, &unit) < 1 || v <= 0 || (unit != 's' && unit != 'm')) {
+            std::fprintf(stderr, "tune: bad --budget '%s' (e.g. 120s, 2m)\n", budget.c_str());
+            return 2;
+        }
+        topt.budget_s = unit == 'm' ? 60 * v : v;
+        return nftune::run_tune(topt);
+    }
 
     if (app.got_subcommand("info")) return run_info();
     if (app.got_subcommand("compile")) return nftools::run_compile(copt);

@@ -1,0 +1,73 @@
+// The tuner's search spaces (schedules/knobs.h): every enumerated candidate satisfies the
+// restrictions, for every natural vector width the families compile for, and nothing valid is
+// left out.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+#include <string>
+
+#include "schedules/knobs.h"
+
+using namespace normforge;
+
+namespace {
+
+std::string key(const CpuKnobs &k) {
+    return std::to_string(k.vec_mult) + "/" + std::to_string(k.rows_per_task) + "/" + std::to_string(k.parallel) +
+           "/" + std::to_string(k.unroll) + "/" + std::to_string(k.stream_rows);
+}
+
+TEST(KnobSpace, EveryCandidateSatisfiesTheRestrictions) {
+    struct Family {
+        const char *name;
+        std::vector<KnobDomain> space;
+        std::vector<int> widths;  // natural fp32 lanes of the family's targets
+    };
+    const Family families[] = {{"x86-64", x86_knob_space(), {4, 8, 16}}, {"arm-64", arm_knob_space(), {4}}};
+    for (const Family &f : families)
+        for (int natural : f.widths) {
+            SCOPED_TRACE(std::string(f.name) + " natural=" + std::to_string(natural));
+            std::vector<CpuKnobs> all = enumerate_cpu_knobs(f.space, natural);
+            ASSERT_FALSE(all.empty());
+            std::set<std::string> seen;
+            for (const CpuKnobs &k : all) {
+                const int w = natural * k.vec_mult;
+                EXPECT_TRUE(w <= 64 && 64 % w == 0) << key(k) << ": the vector must divide the 64 lanes";
+                EXPECT_TRUE(k.stream_rows == 0 || k.parallel == 0) << key(k) << ": streaming needs a serial kernel";
+                EXPECT_TRUE(k.parallel == 0 || k.parallel == 1);
+                EXPECT_GE(k.rows_per_task, 1);
+                EXPECT_TRUE(seen.insert(key(k)).second) << key(k) << " enumerated twice";
+                for (const KnobDomain &d : f.space) {  // every value comes from its domain
+                    CpuKnobs c = k;
+                    const int v = *knob_field(c, d.name);
+                    EXPECT_NE(std::find(d.values.begin(), d.values.end(), v), d.values.end()) << d.name;
+                }
+            }
+            // Nothing valid is left out: the product of the domains, filtered, has the same size.
+            size_t product = 1;
+            for (const KnobDomain &d : f.space) product *= d.values.size();
+            size_t valid = 0;
+            std::vector<size_t> idx(f.space.size(), 0);
+            for (size_t n = 0; n < product; n++) {
+                CpuKnobs k;
+                size_t rest = n;
+                for (const KnobDomain &d : f.space) {
+                    *knob_field(k, d.name) = d.values[rest % d.values.size()];
+                    rest /= d.values.size();
+                }
+                valid += valid_cpu_knobs(k, natural);
+            }
+            EXPECT_EQ(valid, all.size());
+        }
+}
+
+TEST(KnobSpace, RestrictionsRejectWhatTheGeneratorsReject) {
+    EXPECT_FALSE(valid_cpu_knobs(CpuKnobs{8, 1, 0, 1, 0}, 16));  // 128 lanes > 64
+    EXPECT_FALSE(valid_cpu_knobs(CpuKnobs{3, 1, 0, 1, 0}, 4));   // 12 does not divide 64
+    EXPECT_FALSE(valid_cpu_knobs(CpuKnobs{1, 1, 1, 1, 4}, 16));  // streaming with a parallel kernel
+    EXPECT_FALSE(valid_cpu_knobs(CpuKnobs{1, 0, 0, 1, 0}, 16));  // no rows per task
+    EXPECT_TRUE(valid_cpu_knobs(CpuKnobs{4, 4, 1, 2, 0}, 16));
+}
+
+}  // namespace

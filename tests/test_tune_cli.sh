@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# `normforge tune` on tiny shapes with a tiny budget: it completes, prints the comparison table
+# (defaults, autoschedulers, tuned), writes valid JSON-lines records and a db entry whose knobs
+# the generator accepts; a deliberately wrong candidate is rejected; --resume reuses records.
+set -euo pipefail
+normforge=$1 generator=$2 python=$3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+args=(--op rms_norm --dtype f32 --shapes 4x256,512x512 --reps 3 --seed 7 --out "$tmp/x86-64.json")
+
+"$normforge" tune "${args[@]}" --budget 60s --trials 3 | tee "$tmp/run1.txt"
+grep -q "Mullapudi2016" "$tmp/run1.txt"
+grep -q "tuned knobs" "$tmp/run1.txt"
+grep -q "wrote $tmp/x86-64.json" "$tmp/run1.txt"
+"$python" - "$tmp" "$generator" <<'PY'
+import json, subprocess, sys
+tmp, gen = sys.argv[1], sys.argv[2]
+recs = [json.loads(l) for l in open(f"{tmp}/tune-records.jsonl")]
+assert recs, "no records"
+for r in recs:
+    for k in ("op", "dtype", "target", "shape", "shape_class", "status", "halide", "cpu", "threads", "date"):
+        assert k in r, (k, r)
+    assert r["status"] == "ok" or r["candidate"] == "autoscheduler", r
+    if r["status"] == "ok":
+        assert r["median_s"] > 0 and r["gbps"] > 0, r
+assert {r["candidate"] for r in recs} >= {"default", "search", "autoscheduler"}
+db = json.load(open(f"{tmp}/x86-64.json"))
+entries = db["x86-64"]["rms_norm"]["f32"]
+assert set(entries) == {"small", "medium"}, entries
+target = recs[0]["target"]
+for cls, e in entries.items():
+    knobs = [f"{k}={v}" for k, v in e.items() if not k.startswith("_") and k != "stream_rows"]
+    subprocess.run([gen, "-g", "rms_norm", "-f", "t", "-o", tmp, "-e", "h", f"target={target}-large_buffers",
+                    "op=rms_norm", "dtype=float32", "weight_mode=scale", "rounding=once"] + knobs, check=True)
+print("records and db entries OK:", len(recs), "records")
+PY
+
+# A wrong candidate (the test hook corrupts the first search candidate's output) is rejected.
+"$normforge" tune "${args[@]}" --log "$tmp/wrong.jsonl" --budget 30s --trials 2 --strategy exhaustive \
+    --no-baselines --corrupt-candidate 0 | tee "$tmp/run2.txt"
+grep -q "rejected" "$tmp/run2.txt"
+grep -q '"status": "wrong' "$tmp/wrong.jsonl"
+
+# --resume: the search candidates of run 1 are not measured again.
+before=$(grep -c '"phase": "search"' "$tmp/tune-records.jsonl")
+"$normforge" tune "${args[@]}" --budget 60s --trials 3 --resume --no-baselines | tee "$tmp/run3.txt"
+grep -q "resumed" "$tmp/run3.txt"
+after=$(grep -c '"phase": "search"' "$tmp/tune-records.jsonl")
+test "$before" = "$after"
+echo "normforge tune: OK"

@@ -1,0 +1,312 @@
+// The tuner's runner: linked (by `normforge tune`, at run time) with one candidate kernel named
+// nf_tune_kernel and the Halide runtime, for the host or a cross target. For each case it builds
+// buffers from the kernel's own metadata, checks the output against a float64 reference, then
+// times it (warm-up, batches, repetitions, median; rotating buffer sets unless --warm). Prints
+// one line per case:  ok <median_s> <min_s> <max_s>  |  wrong <what>  |  failed <what>
+// Usage: runner --op rms_norm|rms_norm_residual|layer_norm --threads N --reps R [--warm]
+//               [--corrupt] --case ROWSxCOLS:STREAM_ROWS ...
+// STREAM_ROWS > 0 runs the kernel the way the NormForge runtime runs large calls: tiles of that
+// many rows normalized into a scratch buffer, then copied out with streaming stores.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "HalideRuntime.h"
+#include "bench/timing.h"
+#include "stream_copy.h"
+
+extern "C" int nf_tune_kernel_argv(void **args);
+extern "C" const struct halide_filter_metadata_t *nf_tune_kernel_metadata();
+
+namespace {
+
+std::string g_error;  // the kernel's last error (from Halide's error handler)
+extern "C" void tune_error_handler(void *, const char *msg) {
+    if (g_error.empty()) g_error = msg;
+}
+
+float load(const halide_type_t &t, const void *p, int64_t i) {
+    if (t.bits == 32) return static_cast<const float *>(p)[i];
+    uint16_t h = static_cast<const uint16_t *>(p)[i];
+    if (t.code == halide_type_bfloat) {
+        uint32_t u = uint32_t(h) << 16;
+        float f;
+        std::memcpy(&f, &u, 4);
+        return f;
+    }
+    uint32_t sign = uint32_t(h & 0x8000) << 16, e = (h >> 10) & 0x1F, m = h & 0x3FF;
+    if (e == 0) return (sign ? -1.0f : 1.0f) * std::ldexp(float(m), -24);
+    uint32_t u = e == 0x1F ? (sign | 0x7F800000 | (m << 13)) : (sign | ((e + 112) << 23) | (m << 13));
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
+void store(const halide_type_t &t, void *p, int64_t i, float v) {
+    if (t.bits == 32) {
+        static_cast<float *>(p)[i] = v;
+        return;
+    }
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    uint16_t h;
+    if (t.code == halide_type_bfloat) {
+        u += 0x7FFF + ((u >> 16) & 1);
+        h = uint16_t(u >> 16);
+    } else {  // fp16, for the modest values used here (normal range)
+        uint32_t sign = (u >> 16) & 0x8000, a = u & 0x7FFFFFFF;
+        a += 0xFFF + ((a >> 13) & 1);
+        h = uint16_t(sign | ((((a >> 23) - 112) << 10) | ((a >> 13) & 0x3FF)));
+        if (v == 0.0f) h = uint16_t(sign);
+    }
+    static_cast<uint16_t *>(p)[i] = h;
+}
+
+size_t type_bytes(const halide_type_t &t) { return (t.bits + 7) / 8; }
+
+struct Arg {
+    const halide_filter_argument_t *meta;
+    std::string role;  // x, residual, weight, bias, eps, y, y2, stat
+};
+
+// One case's buffers (`sets` rotating copies of everything the kernel touches per call).
+struct Case {
+    int64_t rows = 0, cols = 0, stream_rows = 0;
+    std::vector<Arg> args;
+    halide_type_t dtype{};
+    int sets = 1;
+    std::vector<std::vector<uint8_t>> x, residual, y, y2;
+    std::vector<uint8_t> weight, bias;
+    std::vector<std::vector<float>> stats;  // one per per-row output
+    float eps = 1e-5f;
+};
+
+struct Views {
+    halide_dimension_t d2[8][2], d1[8];
+    halide_buffer_t bufs[16];
+    void *argv[16];
+};
+
+halide_buffer_t make_buf(void *data, halide_type_t t, int dims, int64_t rows, int64_t cols, int64_t stride,
+                         halide_dimension_t *d) {
+    halide_buffer_t b{};
+    b.host = static_cast<uint8_t *>(data);
+    b.type = t;
+    b.dimensions = dims;
+    d[0] = {0, int32_t(dims == 2 ? cols : rows), 1, 0};
+    if (dims == 2) d[1] = {0, int32_t(rows), int32_t(stride), 0};
+    b.dim = d;
+    return b;
+}
+
+// Calls the kernel on rows [r0, r0 + n) of buffer set s; y (and y2) go to `yd`/`y2d` with row
+// stride `ys` elements.
+int call(Case &c, int s, int64_t r0, int64_t n, uint8_t *yd, uint8_t *y2d, int64_t ys) {
+    Views v;
+    const size_t es = type_bytes(c.dtype);
+    int n2 = 0, n1 = 0, stat = 0, in2 = 0;
+    for (size_t i = 0; i < c.args.size(); i++) {
+        const Arg &a = c.args[i];
+        if (a.role == "eps") {
+            v.argv[i] = &c.eps;
+            continue;
+        }
+        halide_buffer_t &b = v.bufs[i];
+        if (a.role == "x" || a.role == "residual") {
+            uint8_t *p = (a.role == "x" ? c.x[s].data() : c.residual[s].data()) + size_t(r0 * c.cols) * es;
+            b = make_buf(p, c.dtype, 2, n, c.cols, c.cols, v.d2[n2++]);
+            in2++;
+        } else if (a.role == "y" || a.role == "y2") {
+            b = make_buf(a.role == "y" ? yd : y2d, c.dtype, 2, n, c.cols, ys, v.d2[n2++]);
+        } else if (a.role == "weight" || a.role == "bias") {
+            b = make_buf(a.role == "weight" ? c.weight.data() : c.bias.data(), c.dtype, 1, c.cols, 0, 1, &v.d1[n1++]);
+        } else {  // a per-row float output
+            b = make_buf(c.stats[size_t(stat++)].data() + r0, halide_type_t(halide_type_float, 32), 1, n, 0, 1,
+                         &v.d1[n1++]);
+        }
+        v.argv[i] = &b;
+    }
+    (void)in2;
+    return nf_tune_kernel_argv(v.argv);
+}
+
+struct TileJob {
+    Case *c;
+    int s;
+    int64_t tiles_per_task;
+};
+
+int tile_task(void *, int task, uint8_t *closure) {
+    TileJob &j = *reinterpret_cast<TileJob *>(closure);
+    Case &c = *j.c;
+    const size_t es = type_bytes(c.dtype), row_bytes = size_t(c.cols) * es;
+    const bool two = !c.y2.empty();
+    std::vector<uint8_t> buf(size_t(c.stream_rows) * row_bytes * (two ? 2 : 1));
+    uint8_t *buf2 = buf.data() + size_t(c.stream_rows) * row_bytes;
+    const int64_t first = task * j.tiles_per_task * c.stream_rows;
+    const int64_t end = std::min(c.rows, first + j.tiles_per_task * c.stream_rows);
+    for (int64_t r0 = first; r0 < end; r0 += c.stream_rows) {
+        const int64_t n = std::min(c.stream_rows, end - r0);
+        if (int rc = call(c, j.s, r0, n, buf.data(), two ? buf2 : nullptr, c.cols)) return rc;
+        for (int64_t i = 0; i < n; i++) {
+            const bool pf = r0 + n + i < end;
+            const uint8_t *xp = pf ? c.x[size_t(j.s)].data() + size_t(r0 + n + i) * row_bytes : nullptr;
+            normforge::stream_copy(c.y[size_t(j.s)].data() + size_t(r0 + i) * row_bytes, buf.data() + i * row_bytes,
+                                   row_bytes, xp, pf ? row_bytes : 0);
+            if (two)
+                normforge::stream_copy(c.y2[size_t(j.s)].data() + size_t(r0 + i) * row_bytes, buf2 + i * row_bytes,
+                                       row_bytes);
+        }
+    }
+    normforge::stream_fence();
+    return 0;
+}
+
+int run_once(Case &c, int s) {
+    if (c.stream_rows <= 0)
+        return call(c, s, 0, c.rows, c.y[size_t(s)].data(), c.y2.empty() ? nullptr : c.y2[size_t(s)].data(), c.cols);
+    const int64_t tiles = (c.rows + c.stream_rows - 1) / c.stream_rows;
+    TileJob j{&c, s, std::max<int64_t>(1, tiles / 64)};
+    const int tasks = int((tiles + j.tiles_per_task - 1) / j.tiles_per_task);
+    return halide_do_par_for(nullptr, tile_task, 0, tasks, reinterpret_cast<uint8_t *>(&j));
+}
+
+// "" when buffer set 0's y matches the float64 reference on the first, middle and last rows.
+std::string check(const Case &c, const std::string &op) {
+    const halide_type_t t = c.dtype;
+    const double tol = t.bits == 32 ? 1e-5 : t.code == halide_type_bfloat ? 1.6e-2 : 2e-3;
+    for (int64_t r : {int64_t(0), c.rows / 2, c.rows - 1}) {
+        std::vector<double> in(size_t(c.cols));
+        for (int64_t k = 0; k < c.cols; k++) {
+            double v = load(t, c.x[0].data(), r * c.cols + k);
+            if (op == "rms_norm_residual") {
+                float s = float(v + double(load(t, c.residual[0].data(), r * c.cols + k)));
+                std::vector<uint8_t> tmp(4);
+                store(t, tmp.data(), 0, s);
+                v = load(t, tmp.data(), 0);
+                if (load(t, c.y2[0].data(), r * c.cols + k) != float(v)) return "the stored residual is not x + residual";
+            }
+            in[size_t(k)] = v;
+        }
+        double mean = 0, ss = 0;
+        if (op == "layer_norm") {
+            for (double v : in) mean += v;
+            mean /= double(c.cols);
+        }
+        for (double v : in) ss += (v - mean) * (v - mean);
+        const double inv = 1.0 / std::sqrt(ss / double(c.cols) + c.eps);
+        for (int64_t k = 0; k < c.cols; k++) {
+            const double w = load(t, c.weight.data(), k), b = op == "layer_norm" ? load(t, c.bias.data(), k) : 0.0;
+            const double n = (in[size_t(k)] - mean) * inv * w;
+            const double got = load(t, c.y[0].data(), r * c.cols + k);
+            if (!(std::fabs(got - (n + b)) <= tol * (std::fabs(n) + std::fabs(b) + w) + 1e-6)) {
+                char msg[160];
+                std::snprintf(msg, sizeof msg, "y(%lld,%lld)=%g want %g", (long long)r, (long long)k, got, n + b);
+                return msg;
+            }
+        }
+    }
+    return "";
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    std::string op = "rms_norm";
+    int threads = 1, reps = 7;
+    bool warm = false, corrupt = false;
+    double batch_s = 0.02;
+    std::vector<std::string> cases;
+    for (int i = 1; i < argc; i++) {
+        std::string a = argv[i];
+        auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+        if (a == "--op") op = next();
+        else if (a == "--threads") threads = std::atoi(next().c_str());
+        else if (a == "--reps") reps = std::atoi(next().c_str());
+        else if (a == "--batch-s") batch_s = std::atof(next().c_str());
+        else if (a == "--warm") warm = true;
+        else if (a == "--corrupt") corrupt = true;
+        else if (a == "--case") cases.push_back(next());
+        else {
+            std::fprintf(stderr, "runner: unknown argument %s\n", a.c_str());
+            return 2;
+        }
+    }
+    halide_set_error_handler(tune_error_handler);
+    halide_set_num_threads(threads);
+    const halide_filter_metadata_t *md = nf_tune_kernel_metadata();
+
+    for (const std::string &cs : cases) {
+        Case c;
+        long long rows = 0, cols = 0, sr = 0;
+        if (std::sscanf(cs.c_str(), "%lldx%lld:%lld", &rows, &cols, &sr) != 3) {
+            std::printf("failed bad case %s\n", cs.c_str());
+            continue;
+        }
+        c.rows = rows, c.cols = cols, c.stream_rows = sr;
+        int in2d = 0, in1d = 0, out2d = 0;
+        for (int i = 0; i < md->num_arguments; i++) {
+            const halide_filter_argument_t &a = md->arguments[i];
+            Arg arg{&a, ""};
+            if (a.kind == halide_argument_kind_input_scalar) arg.role = "eps";
+            else if (a.kind == halide_argument_kind_input_buffer && a.dimensions == 2) {
+                arg.role = in2d++ ? "residual" : "x";
+                c.dtype = a.type;
+            } else if (a.kind == halide_argument_kind_input_buffer) arg.role = in1d++ ? "bias" : "weight";
+            else if (a.dimensions == 2) arg.role = out2d++ ? "y2" : "y";
+            else arg.role = "stat";
+            c.args.push_back(arg);
+        }
+        const size_t es = type_bytes(c.dtype), bytes = size_t(rows * cols) * es;
+        const size_t per_set = bytes * (in2d + out2d);
+        c.sets = warm ? 1 : int(std::min<size_t>(256, std::max<size_t>(1, (size_t(64) << 20) / per_set)));
+        uint32_t state = 2024;
+        std::vector<uint8_t> x0(bytes), r0(in2d > 1 ? bytes : 0);
+        for (int64_t i = 0; i < rows * cols; i++) {
+            state = state * 1664525u + 1013904223u;
+            store(c.dtype, x0.data(), i, float(state >> 8) / 16777216.0f * 2.0f - 1.0f);
+            if (in2d > 1) store(c.dtype, r0.data(), i, float(i % 11) * 0.25f - 1.0f);
+        }
+        for (int s = 0; s < c.sets; s++) {
+            c.x.push_back(x0);
+            if (in2d > 1) c.residual.push_back(r0);
+            c.y.emplace_back(bytes, 0);
+            if (out2d > 1) c.y2.emplace_back(bytes, 0);
+        }
+        c.weight.resize(size_t(cols) * es);
+        c.bias.resize(size_t(cols) * es);
+        for (int64_t k = 0; k < cols; k++) {
+            store(c.dtype, c.weight.data(), k, 0.5f + float(k % 7) * 0.1f);
+            store(c.dtype, c.bias.data(), k, float(k % 5) * 0.1f - 0.2f);
+        }
+        for (auto &a : c.args)
+            if (a.role == "stat") c.stats.emplace_back(size_t(rows), 0.0f);
+
+        g_error.clear();
+        if (run_once(c, 0) != 0) {
+            std::printf("failed %s\n", g_error.empty() ? "kernel error" : g_error.c_str());
+            std::fflush(stdout);
+            continue;
+        }
+        if (corrupt) c.y[0][es - 1] ^= 0x40;  // test hook: a wrong candidate
+        std::string err = check(c, op);
+        if (!err.empty()) {
+            std::printf("wrong %s\n", err.c_str());
+            std::fflush(stdout);
+            continue;
+        }
+        int next = 0;
+        std::vector<std::function<void()>> fns = {[&]() {
+            run_once(c, next);
+            next = (next + 1) % c.sets;
+        }};
+        nfbench::Stats st = nfbench::time_interleaved(fns, reps, batch_s)[0];
+        std::printf("ok %.9g %.9g %.9g\n", st.median_s, st.min_s, st.max_s);
+        std::fflush(stdout);
+    }
+    return 0;
+}
