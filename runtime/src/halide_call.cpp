@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 namespace normforge {
 
@@ -70,6 +71,19 @@ void *thread_scratch(size_t bytes) {
     return s->data;
 }
 
+namespace {
+int g_thread_count = 0;  // written by nf_set_num_threads; read racily is fine (a hint)
+}  // namespace
+
+void set_thread_count(int n) { __atomic_store_n(&g_thread_count, n, __ATOMIC_RELAXED); }
+
+bool single_threaded() {
+    const int n = __atomic_load_n(&g_thread_count, __ATOMIC_RELAXED);
+    if (n > 0) return n == 1;
+    static const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores == 1;
+}
+
 KernelClass shape_class_of(int64_t rows, int64_t cols, size_t elem_size) {
     if (rows * cols <= kSmallCallElements) return NF_CLASS_small;
     if (rows * cols * static_cast<int64_t>(elem_size) >= kLargeCallBytes) return NF_CLASS_large;
@@ -83,7 +97,8 @@ const KernelEntry *find_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode w, nf
     if (dtype == NF_F32 || w == NF_WEIGHT_NONE || (op != NF_OP_RMS_NORM && op != NF_OP_RMS_NORM_RESIDUAL))
         r = NF_ROUND_ONCE;
     const bool block = op == NF_OP_RMS_NORM_BACKWARD || op == NF_OP_RMS_NORM_DWEIGHT;
-    const KernelClass cls = block ? NF_CLASS_block : shape_class_of(rows, cols, dtype == NF_F32 ? 4 : 2);
+    KernelClass cls = block ? NF_CLASS_block : shape_class_of(rows, cols, dtype == NF_F32 ? 4 : 2);
+    if (cls == NF_CLASS_medium && single_threaded()) cls = NF_CLASS_small;
     for (size_t i = 0; i < kNumKernels; i++) {
         const KernelEntry &k = kKernels[i];
         if (k.op == op && k.dtype == static_cast<int>(dtype) && k.weight == static_cast<int>(w) &&

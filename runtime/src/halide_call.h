@@ -41,6 +41,12 @@ constexpr int64_t kMaxRowsPerCall = int64_t(1) << 30;
 // calls (freed when the thread exits). nullptr when out of memory.
 void *thread_scratch(size_t bytes);
 
+// What nf_set_num_threads last set (0: all cores). With one thread, medium calls run the
+// small class's serial kernel: the thread pool only adds overhead then (the kernels of all
+// classes compute the same bits).
+void set_thread_count(int n);
+bool single_threaded();
+
 // The kernel for this op/dtype/variant/shape, or nullptr. bias: LayerNorm's (0/1), else 0. The
 // backward kernels have the one class "block" whatever the shape.
 const KernelEntry *find_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode w, nf_rounding r, int bias,

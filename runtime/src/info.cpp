@@ -1,6 +1,7 @@
 // Library-wide queries and settings: version, CPU variant, threads, the compiled kernel list.
 #include "HalideRuntime.h"
 #include "errors.h"
+#include "halide_call.h"
 #include "kernel_table.h"
 #include "normforge/normforge.h"
 
@@ -15,6 +16,7 @@ extern "C" void nf_set_num_threads(int n) {
         return;
     }
     halide_set_num_threads(n);
+    set_thread_count(n);
 }
 
 extern "C" int nf_get_kernel_info(int index, nf_kernel_info *out) {
