@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `normforge tune` on tiny shapes with a tiny budget: it completes, prints the comparison table
 # (defaults, autoschedulers, tuned), writes valid JSON-lines records and a db entry whose knobs
-# the generator accepts; a deliberately wrong candidate is rejected; --resume reuses records.
+# the generator accepts; a deliberately wrong candidate is rejected; --resume reuses records;
+# an AArch64 target runs through --runner (qemu).
 set -euo pipefail
 normforge=$1 generator=$2 python=$3
 tmp=$(mktemp -d)
@@ -47,4 +48,11 @@ before=$(grep -c '"phase": "search"' "$tmp/tune-records.jsonl")
 grep -q "resumed" "$tmp/run3.txt"
 after=$(grep -c '"phase": "search"' "$tmp/tune-records.jsonl")
 test "$before" = "$after"
+# A cross target through --runner (qemu here): it runs, and its timings are labelled as such.
+"$normforge" tune --target arm-64-linux --runner 'qemu-aarch64 -L /usr/aarch64-linux-gnu' --shapes 4x256 \
+    --trials 1 --reps 3 --budget 60s --no-baselines --log "$tmp/arm.jsonl" --out "$tmp/arm-64.json" | tee "$tmp/run4.txt"
+grep -q "not meaningful" "$tmp/run4.txt"
+grep -q '"target": "arm-64-linux"' "$tmp/arm.jsonl"
+grep -q "not meaningful under emulation" "$tmp/arm.jsonl"
+"$python" -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['arm-64']['rms_norm']['f32']['small']" "$tmp/arm-64.json"
 echo "normforge tune: OK"
