@@ -49,17 +49,18 @@ inline LayerNormFuncs define_layer_norm(const Halide::Func &x, const Halide::Fun
     // x - (x0 + m) and rounds the mean back to the offset's precision.
     f.d(c, r) = strict_float(cast<float>(x(c, r)) - f.x0(r));
     f.sum = define_row_sum("sum", f.d, cols, r);
-    f.m(r) = f.sum.total / cast<float>(cols);
+    f.m(r) = strict_float(f.sum.total / cast<float>(cols));
     Expr dev = strict_float(f.d(c, r) - f.m(r));
     f.dev2(c, r) = dev * dev;
     f.ss = define_row_sum("dev2", f.dev2, cols, r);
-    f.inv_std(r) = 1.0f / sqrt(f.ss.total / cast<float>(cols) + eps);
+    f.inv_std(r) = strict_float(1.0f / sqrt(f.ss.total / cast<float>(cols) + eps));
     f.mean(r) = f.x0(r) + f.m(r);
 
     Expr v = dev * f.inv_std(r);
     if (has_weight) v = v * cast<float>(weight(c));
     if (has_bias) v = v + cast<float>(bias(c));
-    f.y(c, r) = to_storage(dtype, v);  // rounded once
+    // strict: the same bits in every schedule and feature level (no reassociation, no FMA).
+    f.y(c, r) = to_storage(dtype, strict_float(v));  // rounded once
     return f;
 }
 

@@ -49,25 +49,28 @@ inline RmsNormFuncs define_rms_norm(const Halide::Func &x, const Halide::Func &w
     f.sq(c, r) = cast<float>(x(c, r)) * cast<float>(x(c, r));
     f.ss = define_row_sum("ss", f.sq, cols, r);
     Expr total = f.ss.total;
-    f.inv_rms(r) = 1.0f / sqrt(total / cast<float>(cols) + eps);
+    f.inv_rms(r) = strict_float(1.0f / sqrt(total / cast<float>(cols) + eps));
 
+    // strict_float: the product is evaluated left to right as written, in every schedule (LLVM
+    // may otherwise reassociate it differently for different vector widths, and the kernels of
+    // two shape classes would disagree in the last bit).
     Expr xf = cast<float>(x(c, r));
     Expr wf = cast<float>(weight(c));
     Expr normalized;
     if (mode == WeightMode::None) {
-        normalized = to_storage(dtype, xf * f.inv_rms(r));
+        normalized = to_storage(dtype, strict_float(xf * f.inv_rms(r)));
     } else if (rounding == Rounding::Once || dtype == Float(32)) {
         // fp32 weight multiply, one rounding (PyTorch, FlashInfer). For fp32 storage the HF-Llama
         // order is the same computation, so it shares this branch.
         Expr w = (mode == WeightMode::Scale) ? wf : 1.0f + wf;
-        normalized = to_storage(dtype, xf * f.inv_rms(r) * w);
+        normalized = to_storage(dtype, strict_float(xf * f.inv_rms(r) * w));
     } else {
         // HF-Llama: round x * inv_rms to the dtype, then multiply by w' in the dtype (a 16-bit op
         // is the fp32 op rounded once: fp32 holds these sums and products of 16-bit operands
         // closely enough that the double rounding is harmless).
-        Expr t = cast<float>(to_storage(dtype, xf * f.inv_rms(r)));
+        Expr t = cast<float>(to_storage(dtype, strict_float(xf * f.inv_rms(r))));
         Expr w = (mode == WeightMode::Scale) ? wf : cast<float>(to_storage(dtype, 1.0f + wf));
-        normalized = to_storage(dtype, t * w);
+        normalized = to_storage(dtype, strict_float(t * w));
     }
     f.y(c, r) = normalized;
     return f;

@@ -42,12 +42,13 @@ inline RmsNormBackwardFuncs define_rms_norm_backward(const Halide::Func &dy, con
     f.cols = cols;
     Expr dyf = cast<float>(dy(c, r)), xf = cast<float>(x(c, r));
     Expr wf = cast<float>(weight(c));
-    f.g(c, r) = mode == WeightMode::None ? dyf : dyf * (mode == WeightMode::Scale ? wf : 1.0f + wf);
-    f.gx(c, r) = f.g(c, r) * xf;
+    // strict_float throughout: the same bits in every schedule and feature level.
+    f.g(c, r) = strict_float(mode == WeightMode::None ? dyf : dyf * (mode == WeightMode::Scale ? wf : 1.0f + wf));
+    f.gx(c, r) = strict_float(f.g(c, r) * xf);
     f.dot = define_row_sum("dot", f.gx, cols, r);
     Expr i = inv(r);
-    f.coef(r) = i * i * i * f.dot.total / cast<float>(cols);
-    f.dx(c, r) = to_storage(dtype, i * f.g(c, r) - xf * f.coef(r));
+    f.coef(r) = strict_float(i * i * i * f.dot.total / cast<float>(cols));
+    f.dx(c, r) = to_storage(dtype, strict_float(i * f.g(c, r) - xf * f.coef(r)));
     return f;
 }
 
@@ -60,7 +61,7 @@ inline Halide::RDom define_rms_norm_dweight(Halide::Func dw, const Halide::Func 
     Var c("c");
     RDom rr(0, rows, "rows");
     dw(c) = dw_in(c);
-    dw(c) += cast<float>(dy(c, rr.x)) * (cast<float>(x(c, rr.x)) * inv(rr.x));
+    dw(c) = strict_float(dw(c) + cast<float>(dy(c, rr.x)) * (cast<float>(x(c, rr.x)) * inv(rr.x)));
     return rr;
 }
 

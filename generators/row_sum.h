@@ -9,6 +9,10 @@
 //   * the ragged tail (cols mod kLanes elements) is added last, into lanes 0..tail-1;
 //   * the 64 lanes combine by a fixed halving tree (l + 32, l + 16, ..., l + 1).
 // A schedule may vectorise lanes, unroll, parallelise chunks or rows: never reorder a sum.
+// Every add of the sum is strict_float: Halide otherwise lets LLVM reassociate float math (and
+// fuse a multiply into the add), and LLVM did so differently for different vector widths, which
+// broke the bitwise equality of kernels whose knobs differ (found at SSE4.1 by the batch
+// invariance tests). Strict adds keep this order exactly in every schedule and feature level.
 #pragma once
 
 #include <string>
@@ -53,20 +57,20 @@ inline RowSum define_row_sum(const std::string &name, const Halide::Func &term,
     // The where() clause keeps every index below full_groups * kLanes <= cols; bounds
     // inference does not see through it, so say so (no clamp is generated).
     Expr col = unsafe_promise_clamped((j * kGroups + s.k) * kLanes + l, 0, cols - 1);
-    s.chunk_sum(l, j, r) += term(col, r);
+    s.chunk_sum(l, j, r) = strict_float(s.chunk_sum(l, j, r) + term(col, r));
 
     s.chunks = RDom(0, num_chunks, name + "_chunks");
     s.tail = RDom(0, kLanes, name + "_tail");
     s.tail.where(s.tail < cols - full_groups * kLanes);
     Expr tail_col = unsafe_promise_clamped(full_groups * kLanes + s.tail, 0, cols - 1);
     s.lane_sum(l, r) = 0.0f;
-    s.lane_sum(l, r) += s.chunk_sum(l, s.chunks, r);
-    s.lane_sum(s.tail, r) += term(tail_col, r);
+    s.lane_sum(l, r) = strict_float(s.lane_sum(l, r) + s.chunk_sum(l, s.chunks, r));
+    s.lane_sum(s.tail, r) = strict_float(s.lane_sum(s.tail, r) + term(tail_col, r));
 
     Func prev = s.lane_sum;
     for (int half = kLanes / 2; half >= 1; half /= 2) {
         Func t(name + "_tree" + std::to_string(half));
-        t(l, r) = prev(l, r) + prev(l + half, r);
+        t(l, r) = strict_float(prev(l, r) + prev(l + half, r));
         s.tree.push_back(t);
         prev = t;
     }

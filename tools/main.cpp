@@ -36,7 +36,7 @@ int main(int argc, char **argv) {
     bench->add_option("--shapes", bopt.shapes, "Shapes ROWSxCOLS (default: decode, prefill, odd sizes, 1 GiB; see README)")
         ->delimiter(',');
     bench->add_option("--dtypes", bopt.dtypes, "Storage dtypes: f32, bf16 (default both)")->delimiter(',');
-    bench->add_option("--ops", bopt.ops, "Ops: rms_norm, rms_norm_residual (default rms_norm)")->delimiter(',');
+    bench->add_option("--ops", bopt.ops, "Ops: rms_norm, rms_norm_residual, layer_norm (default rms_norm)")->delimiter(',');
     bench->add_option("--threads", bopt.threads, "Threads: the process is pinned to this many cores (baselines are single-threaded)")
         ->check(CLI::NonNegativeNumber);
     bench->add_option("--reps", bopt.reps, "Timed repetitions per implementation (median reported)")

@@ -72,7 +72,8 @@ void *thread_scratch(size_t bytes) {
 }
 
 namespace {
-int g_thread_count = 0;  // written by nf_set_num_threads; read racily is fine (a hint)
+int g_thread_count = 0;  // written by nf_set_num_threads
+int g_cores = 0;         // online cores, looked up once (0: not yet)
 }  // namespace
 
 void set_thread_count(int n) { __atomic_store_n(&g_thread_count, n, __ATOMIC_RELAXED); }
@@ -80,7 +81,12 @@ void set_thread_count(int n) { __atomic_store_n(&g_thread_count, n, __ATOMIC_REL
 bool single_threaded() {
     const int n = __atomic_load_n(&g_thread_count, __ATOMIC_RELAXED);
     if (n > 0) return n == 1;
-    static const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    // No function-local static: its guard would need libstdc++, which the C API avoids.
+    int cores = __atomic_load_n(&g_cores, __ATOMIC_RELAXED);
+    if (cores == 0) {
+        cores = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+        __atomic_store_n(&g_cores, cores, __ATOMIC_RELAXED);
+    }
     return cores == 1;
 }
 
