@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "reference.h"
+#include "variants.h"
 
 using namespace nftest;
 
@@ -68,7 +69,6 @@ void run_case(nf_dtype d, nf_weight_mode m, nf_rounding rnd, const Case &cs, uin
     if (!cs.want_inv_rms) EXPECT_EQ(inv[0], -1.0f);
 }
 
-using Variant = std::tuple<nf_dtype, nf_weight_mode, nf_rounding>;
 
 class RmsNormVariant : public ::testing::TestWithParam<Variant> {};
 
@@ -95,16 +95,7 @@ TEST_P(RmsNormVariant, PaddedStridesInPlaceAndInvRms) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllVariants, RmsNormVariant,
-    ::testing::Combine(::testing::Values(NF_F32, NF_F16, NF_BF16),
-                       ::testing::Values(NF_WEIGHT_NONE, NF_WEIGHT_SCALE, NF_WEIGHT_ONE_PLUS),
-                       ::testing::Values(NF_ROUND_ONCE, NF_ROUND_LLAMA)),
-    [](const ::testing::TestParamInfo<Variant> &info) {
-        return std::string(dtype_str(std::get<0>(info.param))) + "_" +
-               mode_str(std::get<1>(info.param)) +
-               (std::get<2>(info.param) == NF_ROUND_LLAMA ? "_llama" : "_once");
-    });
+INSTANTIATE_TEST_SUITE_P(AllVariants, RmsNormVariant, all_variants(), variant_name);
 
 // A row with a NaN or an Inf poisons only its own row.
 TEST(RmsNorm, NanAndInfStayInTheirRow) {

@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "reference_ops.h"
+#include "variants.h"
 
 using namespace nftest;
 
@@ -94,7 +95,6 @@ void run_case(nf_dtype d, nf_weight_mode m, nf_rounding rnd, const Case &cs, uin
     }
 }
 
-using Variant = std::tuple<nf_dtype, nf_weight_mode, nf_rounding>;
 class RmsNormBackwardVariant : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(RmsNormBackwardVariant, HiddenSizesAndRowCounts) {
@@ -117,15 +117,7 @@ TEST_P(RmsNormBackwardVariant, PaddedStridesAndInPlace) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllVariants, RmsNormBackwardVariant,
-    ::testing::Combine(::testing::Values(NF_F32, NF_F16, NF_BF16),
-                       ::testing::Values(NF_WEIGHT_NONE, NF_WEIGHT_SCALE, NF_WEIGHT_ONE_PLUS),
-                       ::testing::Values(NF_ROUND_ONCE, NF_ROUND_LLAMA)),
-    [](const ::testing::TestParamInfo<Variant> &info) {
-        return std::string(dtype_str(std::get<0>(info.param))) + "_" + mode_str(std::get<1>(info.param)) +
-               (std::get<2>(info.param) == NF_ROUND_LLAMA ? "_llama" : "_once");
-    });
+INSTANTIATE_TEST_SUITE_P(AllVariants, RmsNormBackwardVariant, all_variants(), variant_name);
 
 // The analytic float64 gradient (the reference the kernel is checked against) against central
 // finite differences of the float64 forward loss L = sum(dy * y), for x and for the weight.

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "reference.h"
+#include "variants.h"
 
 using namespace nftest;
 
@@ -61,7 +62,6 @@ void run_case(nf_dtype d, nf_weight_mode m, nf_rounding rnd, const Shape &sh, ui
     }
 }
 
-using Variant = std::tuple<nf_dtype, nf_weight_mode, nf_rounding>;
 class RmsNormResidualVariant : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(RmsNormResidualVariant, ShapesStridesInPlace) {
@@ -73,15 +73,7 @@ TEST_P(RmsNormResidualVariant, ShapesStridesInPlace) {
         run_case(d, m, rnd, sh, seed++);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllVariants, RmsNormResidualVariant,
-    ::testing::Combine(::testing::Values(NF_F32, NF_F16, NF_BF16),
-                       ::testing::Values(NF_WEIGHT_NONE, NF_WEIGHT_SCALE, NF_WEIGHT_ONE_PLUS),
-                       ::testing::Values(NF_ROUND_ONCE, NF_ROUND_LLAMA)),
-    [](const ::testing::TestParamInfo<Variant> &info) {
-        return std::string(dtype_str(std::get<0>(info.param))) + "_" + mode_str(std::get<1>(info.param)) +
-               (std::get<2>(info.param) == NF_ROUND_LLAMA ? "_llama" : "_once");
-    });
+INSTANTIATE_TEST_SUITE_P(AllVariants, RmsNormResidualVariant, all_variants(), variant_name);
 
 // Calls with 16 MiB or more of output (the large shape class; fp32 goes through row tiles and
 // streaming stores for both outputs), with padding and in place.
