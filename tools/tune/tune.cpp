@@ -255,6 +255,13 @@ void Tuner::measure(const Candidate &c, int reps, int corrupt, const std::string
         }
         for (; n < res.size(); n++) res[n].status = "failed: the runner stopped (" + out.substr(0, 120) + ")";
     }
+    // Ctrl-C reaches the generator and the runner too: what they left unfinished is not a result
+    // (and must not be skipped as "measured" by a later --resume).
+    if (g_stop) {
+        exes.erase(c.build_key());
+        build_errors.erase(c.build_key());
+        return;
+    }
     for (size_t j = 0; j < todo.size(); j++) {
         const Shape &s = shapes[todo[j]];
         const Result &r = res[j];
