@@ -13,8 +13,8 @@ namespace normforge {
 // streaming stores that Halide can emit. So, unlike x86:
 //  * the statistic keeps all 64 lanes in registers: w = 4 * vec_mult lanes per operation,
 //    64/w operations per lane group; with vec_mult = 4 LLVM uses ld1 {4 registers} and 16
-//    independent fmla .4s accumulators, which covers the FMA latency of big cores (4 cycles
-//    x 2-4 pipes);
+//    independent fmul + fadd .4s accumulators (strict_float sums: no fused fmla), which
+//    covers the add latency of big cores (2-4 cycles x 2-4 pipes);
 //  * the ragged end of a row cannot be predicated cheaply (it is scalarised), so rows whose
 //    length is a multiple of the unrolled vector get their own loop without any tail check
 //    (specialize), and other lengths pay only for the last, scalar, part;

@@ -2,7 +2,8 @@
 # Proof of NEON: disassembles the AArch64 kernels and checks that their loops use vector
 # instructions, so a scalar fallback cannot pass unnoticed. Each kernel has two compiled
 # variants (Halide multi-target): arm_fp16 (ARMv8.2 FP16) and baseline ARMv8.0 NEON.
-#   fp32: fmla and fmul on .4s;  bf16: shll (bf16 -> fp32), fmul .4s;
+#   fp32: fadd and fmul on .4s (vector accumulators; the sums are strict_float, so no fused
+#         fmla: the same bits as every other target);  bf16: shll (bf16 -> fp32), fmul .4s;
 #   fp16, arm_fp16 variant: fcvtl/fcvtn (fp16 <-> fp32), fmul .4s;
 #   fp16, baseline variant: fmul .4s, and integer widening (ushll) instead of fcvtl;
 #   the baseline variants contain no half-precision arithmetic (their CPUs lack it).
@@ -32,10 +33,10 @@ need() {  # need KERNEL VARIANT REGEX WHAT
   n=$(body "$1" "$2" | grep -cE "$3" || true)
   if [ "$n" -eq 0 ]; then echo "FAIL: $1 [$2] has no $4"; fail=1; else echo "ok: $1 [$2]: $n x $4"; fi
 }
-FMLA=$'\tfmla\tv[0-9]+\\.4s' FMUL=$'\tfmul\tv[0-9]+\\.4s'
+FADD=$'\tfadd\tv[0-9]+\\.4s' FMUL=$'\tfmul\tv[0-9]+\\.4s'
 for v in fp16 base; do
   for k in nf_k_rms_norm_f32_scale_once_small nf_k_rms_norm_f32_none_once_large; do
-    need "$k" $v "$FMLA" "fmla .4s"
+    need "$k" $v "$FADD" "fadd .4s"
     need "$k" $v "$FMUL" "fmul .4s"
   done
   for k in nf_k_rms_norm_bf16_scale_once_small nf_k_rms_norm_bf16_scale_llama_large; do
