@@ -108,7 +108,7 @@ halide_buffer_t make_buf(void *data, halide_type_t t, int dims, int64_t rows, in
 int call(Case &c, int s, int64_t r0, int64_t n, uint8_t *yd, uint8_t *y2d, int64_t ys) {
     Views v;
     const size_t es = type_bytes(c.dtype);
-    int n2 = 0, n1 = 0, stat = 0, in2 = 0;
+    int n2 = 0, n1 = 0, stat = 0;
     for (size_t i = 0; i < c.args.size(); i++) {
         const Arg &a = c.args[i];
         if (a.role == "eps") {
@@ -119,7 +119,6 @@ int call(Case &c, int s, int64_t r0, int64_t n, uint8_t *yd, uint8_t *y2d, int64
         if (a.role == "x" || a.role == "residual") {
             uint8_t *p = (a.role == "x" ? c.x[s].data() : c.residual[s].data()) + size_t(r0 * c.cols) * es;
             b = make_buf(p, c.dtype, 2, n, c.cols, c.cols, v.d2[n2++]);
-            in2++;
         } else if (a.role == "y" || a.role == "y2") {
             b = make_buf(a.role == "y" ? yd : y2d, c.dtype, 2, n, c.cols, ys, v.d2[n2++]);
         } else if (a.role == "weight" || a.role == "bias") {
@@ -130,7 +129,6 @@ int call(Case &c, int s, int64_t r0, int64_t n, uint8_t *yd, uint8_t *y2d, int64
         }
         v.argv[i] = &b;
     }
-    (void)in2;
     return nf_tune_kernel_argv(v.argv);
 }
 
