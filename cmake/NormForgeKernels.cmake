@@ -18,6 +18,13 @@ set(NF_ARM_TARGETS arm-64-linux-arm_fp16 arm-64-linux)
 # large_buffers: 64-bit addressing for tensors past 2^31 elements.
 # user_context: the runtime passes a per-call context so errors are captured, never printed.
 set(NF_TARGET_FEATURES large_buffers user_context)
+# CUDA (x86-64 host builds): PTX for compute capability 8.6 (Halide 21's newest flag; newer GPUs
+# such as H100/H200 JIT it), embedded in the kernels' objects, launched through the Halide
+# runtime's CUDA module, which loads the driver (libcuda.so.1) at run time. No large_buffers:
+# Halide 21's warp-shuffle lowering cannot handle 64-bit indices, so the runtime splits calls
+# into pieces below 2^31 elements.
+set(NF_CUDA_TARGET x86-64-linux-cuda-cuda_capability_86-user_context)
+set(NF_CUDA_OPS rms_norm rms_norm_residual)
 set(NF_DB_DIR "${CMAKE_CURRENT_SOURCE_DIR}/schedules/db")
 
 # The ops, the generator each is built from, and its shape classes (each class has its own db
@@ -140,19 +147,30 @@ endfunction()
 # nf_kernel_specs(<family> <out>): one entry per kernel of the family, each a list joined with
 # "|": name, op, dtype, weight mode, rounding, shape class, generator params (space-separated),
 # db entry, knob text, stream_rows, bias (0/1), generator.
+# The family "cuda" has the ops of NF_CUDA_OPS, each in the one class "gpu".
 function(nf_kernel_specs family out)
   set(specs "")
-  foreach (op IN LISTS NF_OPS)
+  set(ops ${NF_OPS})
+  set(prefix "nf_k_")
+  if (family STREQUAL "cuda")
+    set(ops ${NF_CUDA_OPS})
+    set(prefix "nf_k_cuda_")
+  endif ()
+  foreach (op IN LISTS ops)
     foreach (dtype IN LISTS NF_DTYPES)
       nf_op_variants(variants ${op} ${dtype})
-      foreach (cls IN LISTS NF_CLASSES_${op})
+      set(classes ${NF_CLASSES_${op}})
+      if (family STREQUAL "cuda")
+        set(classes gpu)
+      endif ()
+      foreach (cls IN LISTS classes)
         nf_lookup_knobs(knobs ${family} ${op} ${dtype} ${cls})
         foreach (variant IN LISTS variants)
           string(REPLACE ":" ";" parts "${variant}")
           list(GET parts 0 wmode)
           list(GET parts 1 rounding)
           list(GET parts 2 bias)
-          set(name "nf_k_${op}_${dtype}_${wmode}_${rounding}")
+          set(name "${prefix}${op}_${dtype}_${wmode}_${rounding}")
           if (op STREQUAL "layer_norm")
             if (bias)
               string(APPEND name "_bias")
@@ -172,6 +190,17 @@ function(nf_kernel_specs family out)
   set(${out} "${specs}" PARENT_SCOPE)
 endfunction()
 
+# Sets name, op, dtype, wmode, rounding, cls, params, source, text, stream_rows, bias and
+# generator from one nf_kernel_specs entry (a macro: the caller's scope).
+macro(nf_unpack_spec spec)
+  string(REPLACE "|" ";" _nf_f "${spec}")
+  set(_nf_i 0)
+  foreach (_nf_var IN ITEMS name op dtype wmode rounding cls params source text stream_rows bias generator)
+    list(GET _nf_f ${_nf_i} ${_nf_var})
+    math(EXPR _nf_i "${_nf_i} + 1")
+  endforeach ()
+endmacro()
+
 # nf_add_kernels(<family> <targets...>): family is the schedules/db key (x86-64, arm-64).
 function(nf_add_kernels family)
   set(targets "")
@@ -183,35 +212,38 @@ function(nf_add_kernels family)
   add_halide_runtime(nf_halide_runtime TARGETS ${targets})
 
   set(libs "")
+  set(cuda_libs "")
   set(includes "")
   set(rows "")
-  nf_kernel_specs(${family} specs)
-  foreach (spec IN LISTS specs)
-    string(REPLACE "|" ";" f "${spec}")
-    list(GET f 0 name)
-    list(GET f 1 op)
-    list(GET f 2 dtype)
-    list(GET f 3 wmode)
-    list(GET f 4 rounding)
-    list(GET f 5 cls)
-    list(GET f 6 params)
-    list(GET f 7 source)
-    list(GET f 8 text)
-    list(GET f 9 stream_rows)
-    list(GET f 10 bias)
-    list(GET f 11 generator)
-    separate_arguments(params UNIX_COMMAND "${params}")
-    add_halide_library(${name} FROM NormForge::nf_generators
-      GENERATOR ${generator}
-      FUNCTION_NAME ${name}
-      TARGETS ${targets}
-      USE_RUNTIME nf_halide_runtime
-      PARAMS ${params})
-    list(APPEND libs ${name})
-    string(APPEND includes "#include \"${name}.h\"\n")
-    string(TOUPPER "${op}" op_upper)
-    string(APPEND rows "    {NF_OP_${op_upper}, NF_${dtype}, NF_W_${wmode}, NF_R_${rounding}, ${bias}, NF_CLASS_${cls}, "
-                       "reinterpret_cast<AnyKernel>(&${name}), \"${name}\", \"${source}\", \"${text}\", ${stream_rows}},\n")
+  # The family's CPU kernels, then (x86-64 hosts) the CUDA kernels, built the same way.
+  set(groups ${family})
+  if (family STREQUAL "x86-64" AND NF_CUDA)
+    list(APPEND groups cuda)
+  endif ()
+  foreach (group IN LISTS groups)
+    set(group_targets ${targets})
+    if (group STREQUAL "cuda")
+      set(group_targets ${NF_CUDA_TARGET})
+    endif ()
+    nf_kernel_specs(${group} specs)
+    foreach (spec IN LISTS specs)
+      nf_unpack_spec("${spec}")
+      separate_arguments(params UNIX_COMMAND "${params}")
+      add_halide_library(${name} FROM NormForge::nf_generators
+        GENERATOR ${generator}
+        FUNCTION_NAME ${name}
+        TARGETS ${group_targets}
+        USE_RUNTIME nf_halide_runtime
+        PARAMS ${params})
+      list(APPEND libs ${name})
+      if (group STREQUAL "cuda")
+        list(APPEND cuda_libs ${name})
+      endif ()
+      string(APPEND includes "#include \"${name}.h\"\n")
+      string(TOUPPER "${op}" op_upper)
+      string(APPEND rows "    {NF_OP_${op_upper}, NF_${dtype}, NF_W_${wmode}, NF_R_${rounding}, ${bias}, NF_CLASS_${cls}, "
+                         "reinterpret_cast<AnyKernel>(&${name}), \"${name}\", \"${source}\", \"${text}\", ${stream_rows}},\n")
+    endforeach ()
   endforeach ()
 
   add_halide_library(nf_k_cpu_probe FROM NormForge::nf_generators
@@ -227,6 +259,7 @@ function(nf_add_kernels family)
   configure_file("${CMAKE_CURRENT_SOURCE_DIR}/runtime/src/kernel_table.cpp.in"
                  "${CMAKE_BINARY_DIR}/generated/kernel_table.cpp" @ONLY)
   set(NF_KERNEL_LIBS ${libs} PARENT_SCOPE)
+  set(NF_CUDA_KERNEL_LIBS ${cuda_libs} PARENT_SCOPE)
 endfunction()
 
 # The kernels of every family with their generator params, for `normforge compile`
@@ -236,13 +269,8 @@ function(nf_write_compile_manifest)
   foreach (family IN ITEMS x86-64 arm-64)
     nf_kernel_specs(${family} specs)
     foreach (spec IN LISTS specs)
-      string(REPLACE "|" ";" f "${spec}")
-      list(GET f 0 name)
-      list(GET f 6 params)
-      list(GET f 7 source)
-      list(GET f 8 knobs)
-      list(GET f 11 generator)
-      string(APPEND rows "    {\"${family}\", \"${generator}\", \"${name}\", \"${params}\", \"${source}\", \"${knobs}\"},\n")
+      nf_unpack_spec("${spec}")
+      string(APPEND rows "    {\"${family}\", \"${generator}\", \"${name}\", \"${params}\", \"${source}\", \"${text}\"},\n")
     endforeach ()
   endforeach ()
   set(NF_MANIFEST_ROWS "${rows}")

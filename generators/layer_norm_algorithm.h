@@ -44,10 +44,10 @@ inline LayerNormFuncs define_layer_norm(const Halide::Func &x, const Halide::Fun
     LayerNormFuncs f;
     const Var &c = f.c, &r = f.r;
     f.cols = cols;
-    f.x0(r) = cast<float>(x(0, r));
+    f.x0(r) = to_f32(x(0, r));
     // strict_float: Halide lets LLVM reassociate float math, which turns (x - x0) - m into
     // x - (x0 + m) and rounds the mean back to the offset's precision.
-    f.d(c, r) = strict_float(cast<float>(x(c, r)) - f.x0(r));
+    f.d(c, r) = strict_float(to_f32(x(c, r)) - f.x0(r));
     f.sum = define_row_sum("sum", f.d, cols, r);
     f.m(r) = strict_float(f.sum.total / cast<float>(cols));
     Expr dev = strict_float(f.d(c, r) - f.m(r));
@@ -57,8 +57,8 @@ inline LayerNormFuncs define_layer_norm(const Halide::Func &x, const Halide::Fun
     f.mean(r) = f.x0(r) + f.m(r);
 
     Expr v = dev * f.inv_std(r);
-    if (has_weight) v = v * cast<float>(weight(c));
-    if (has_bias) v = v + cast<float>(bias(c));
+    if (has_weight) v = v * to_f32(weight(c));
+    if (has_bias) v = v + to_f32(bias(c));
     // strict: the same bits in every schedule and feature level (no reassociation, no FMA).
     f.y(c, r) = to_storage(dtype, strict_float(v));  // rounded once
     return f;

@@ -35,7 +35,7 @@ inline void define_residual_sum(Halide::Func s, const Halide::Func &x, const Hal
                                 const Halide::Type &dtype) {
     using namespace Halide;
     Var c("c"), r("r");
-    s(c, r) = to_storage(dtype, cast<float>(x(c, r)) + cast<float>(residual(c, r)));
+    s(c, r) = to_storage(dtype, to_f32(x(c, r)) + to_f32(residual(c, r)));
 }
 
 // x: (cols, rows) in the storage dtype; weight: (cols) in the same dtype (unused for None).
@@ -46,7 +46,7 @@ inline RmsNormFuncs define_rms_norm(const Halide::Func &x, const Halide::Func &w
     RmsNormFuncs f;
     const Var &c = f.c, &r = f.r;
     f.cols = cols;
-    f.sq(c, r) = cast<float>(x(c, r)) * cast<float>(x(c, r));
+    f.sq(c, r) = to_f32(x(c, r)) * to_f32(x(c, r));
     f.ss = define_row_sum("ss", f.sq, cols, r);
     Expr total = f.ss.total;
     f.inv_rms(r) = strict_float(1.0f / sqrt(total / cast<float>(cols) + eps));
@@ -54,8 +54,8 @@ inline RmsNormFuncs define_rms_norm(const Halide::Func &x, const Halide::Func &w
     // strict_float: the product is evaluated left to right as written, in every schedule (LLVM
     // may otherwise reassociate it differently for different vector widths, and the kernels of
     // two shape classes would disagree in the last bit).
-    Expr xf = cast<float>(x(c, r));
-    Expr wf = cast<float>(weight(c));
+    Expr xf = to_f32(x(c, r));
+    Expr wf = to_f32(weight(c));
     Expr normalized;
     if (mode == WeightMode::None) {
         normalized = to_storage(dtype, strict_float(xf * f.inv_rms(r)));
@@ -68,8 +68,8 @@ inline RmsNormFuncs define_rms_norm(const Halide::Func &x, const Halide::Func &w
         // HF-Llama: round x * inv_rms to the dtype, then multiply by w' in the dtype (a 16-bit op
         // is the fp32 op rounded once: fp32 holds these sums and products of 16-bit operands
         // closely enough that the double rounding is harmless).
-        Expr t = cast<float>(to_storage(dtype, strict_float(xf * f.inv_rms(r))));
-        Expr w = (mode == WeightMode::Scale) ? wf : cast<float>(to_storage(dtype, 1.0f + wf));
+        Expr t = to_f32(to_storage(dtype, strict_float(xf * f.inv_rms(r))));
+        Expr w = (mode == WeightMode::Scale) ? wf : to_f32(to_storage(dtype, 1.0f + wf));
         normalized = to_storage(dtype, strict_float(t * w));
     }
     f.y(c, r) = normalized;

@@ -40,8 +40,8 @@ inline RmsNormBackwardFuncs define_rms_norm_backward(const Halide::Func &dy, con
     RmsNormBackwardFuncs f;
     const Var &c = f.c, &r = f.r;
     f.cols = cols;
-    Expr dyf = cast<float>(dy(c, r)), xf = cast<float>(x(c, r));
-    Expr wf = cast<float>(weight(c));
+    Expr dyf = to_f32(dy(c, r)), xf = to_f32(x(c, r));
+    Expr wf = to_f32(weight(c));
     // strict_float throughout: the same bits in every schedule and feature level.
     f.g(c, r) = strict_float(mode == WeightMode::None ? dyf : dyf * (mode == WeightMode::Scale ? wf : 1.0f + wf));
     f.gx(c, r) = strict_float(f.g(c, r) * xf);
@@ -61,7 +61,7 @@ inline Halide::RDom define_rms_norm_dweight(Halide::Func dw, const Halide::Func 
     Var c("c");
     RDom rr(0, rows, "rows");
     dw(c) = dw_in(c);
-    dw(c) = strict_float(dw(c) + cast<float>(dy(c, rr.x)) * (cast<float>(x(c, rr.x)) * inv(rr.x)));
+    dw(c) = strict_float(dw(c) + to_f32(dy(c, rr.x)) * (to_f32(x(c, rr.x)) * inv(rr.x)));
     return rr;
 }
 

@@ -10,6 +10,7 @@
 #include "Halide.h"
 #include "generators/rms_norm_algorithm.h"
 #include "schedules/arm.h"
+#include "schedules/cuda.h"
 #include "schedules/x86.h"
 
 namespace normforge {
@@ -33,6 +34,7 @@ public:
     GeneratorParam<int> rows_per_task{"rows_per_task", 4};
     GeneratorParam<int> parallel{"parallel", 1};
     GeneratorParam<int> unroll{"unroll", 1};
+    GeneratorParam<int> rows_per_block{"rows_per_block", 4};  // CUDA only
 
     Input<Halide::Buffer<>> *x;
     Input<Halide::Buffer<>> *residual = nullptr;
@@ -56,6 +58,7 @@ public:
 
     void generate() {
         using namespace Halide;
+        bf16_conversion_via_bits() = get_target().has_gpu_feature();
         Expr cols = x->dim(0).extent();
         Func input = *x;
         Func sum("residual_sum");
@@ -83,6 +86,19 @@ public:
         eps.set_estimate(1e-6f);
 
         if (using_autoscheduler()) return;
+        if (get_target().has_gpu_feature()) {
+            GpuKnobs g{rows_per_block, unroll};
+            if (!valid_gpu_knobs(g)) {
+                std::fprintf(stderr, "rms_norm generator: invalid CUDA knobs rows_per_block=%d unroll=%d\n",
+                             g.rows_per_block, g.unroll);
+                std::exit(1);
+            }
+            // One kernel writes both outputs (rows fused), so both cover the same rows.
+            Halide::OutputImageParam yb = Func(*y).output_buffers()[0];
+            inv_rms.dim(0).set_bounds(yb.dim(1).min(), yb.dim(1).extent());
+            schedule_rms_norm_cuda(f, *y, inv_rms, g, dtype);
+            return;
+        }
         CpuKnobs k{vec_mult, rows_per_task, parallel, unroll};
         if (!check_knobs_or_report("rms_norm", k, get_target())) std::exit(1);
         if (get_target().arch == Halide::Target::ARM) {

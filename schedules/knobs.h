@@ -17,6 +17,16 @@ struct CpuKnobs {
                             // tiles on the thread pool, so the kernel itself is serial)
 };
 
+// The CUDA family's knobs (schedules/cuda.h): one row per warp.
+struct GpuKnobs {
+    int rows_per_block = 4;  // warps (= rows) per thread block
+    int unroll = 4;          // unroll of the chunk loop of the row sum (loads in flight per thread)
+};
+
+inline bool valid_gpu_knobs(const GpuKnobs &k) {
+    return k.rows_per_block >= 1 && k.rows_per_block <= 32 && k.unroll >= 1 && k.unroll <= 16;
+}
+
 // One knob's name, allowed values, and the generator param it maps to.
 struct KnobDomain {
     std::string name;

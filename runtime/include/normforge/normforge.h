@@ -79,6 +79,27 @@ nf_status nf_rms_norm_backward(const nf_matrix *dy, const nf_matrix *x, const vo
                                const nf_norm_params *p, const float *inv_rms, nf_matrix *dx,
                                float *dweight);
 
+/* ---- CUDA (x86-64 builds). All matrix/vector pointers are DEVICE pointers (cudaMalloc,
+   cuMemAlloc, managed or host-registered memory); the call only enqueues work.
+   The kernels run on the calling thread's current CUDA context (if none is current: the context
+   that owns x's memory) and on `stream` (a cudaStream_t/CUstream of that context; NULL = the
+   context's default stream), asynchronously: synchronize the stream before reading y on the
+   host. The NVIDIA driver (libcuda.so.1) is loaded at run time; no CUDA toolkit is needed to
+   link. Same semantics, checks, messages and "nothing written on failure" rule as the CPU
+   functions; in addition each pointer must lie entirely inside one device allocation (a host
+   pointer or a too-small buffer is NF_INVALID_ARGUMENT, not a device fault). Without a driver
+   or device: NF_DEVICE_ERROR. */
+
+/* 1 if the NVIDIA driver loads and has at least one device, else 0. Never aborts. */
+int nf_cuda_available(void);
+/* nf_rms_norm on the GPU. inv_rms: NULL or rows floats in device memory. */
+nf_status nf_cuda_rms_norm(const nf_matrix *x, const void *weight, const nf_norm_params *p,
+                           nf_matrix *y, float *inv_rms, void *stream);
+/* nf_rms_norm_residual on the GPU (residual is updated in place). */
+nf_status nf_cuda_rms_norm_residual(const nf_matrix *x, nf_matrix *residual, const void *weight,
+                                    const nf_norm_params *p, nf_matrix *y, float *inv_rms,
+                                    void *stream);
+
 /* Message of the last failed call on this thread ("" if none failed yet). */
 const char *nf_last_error(void);
 /* Library version, e.g. "0.1.0". */

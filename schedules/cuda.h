@@ -1,0 +1,69 @@
+// The CUDA schedule. Only "how", never "what": it receives the Funcs of
+// generators/rms_norm_algorithm.h and a knob record (schedules/knobs.h).
+//
+// One row per warp, rows_per_block warps per block:
+//   * the row's fixed-order sum (generators/row_sum.h) maps its 64 summation lanes onto the
+//     warp's 32 lanes, two adjacent lanes per thread: every step of the chunk loop is one
+//     coalesced load of 64 consecutive elements per warp, each thread accumulating in fp32
+//     registers; the 64 -> 1 tree is done with warp shuffles (gpu_lanes), no shared memory and
+//     no block barrier; the order of additions is exactly the CPU kernels' order;
+//   * the output pass then streams the row again (from L1/L2: the warp read it just before)
+//     with 16-byte loads and stores per thread, the statistic held in a register.
+// Rows are independent, so a block is just rows_per_block independent warps.
+#pragma once
+
+#include "Halide.h"
+#include "generators/rms_norm_algorithm.h"
+#include "schedules/knobs.h"
+
+namespace normforge {
+
+constexpr int kWarpLanes = 32;
+
+// One fixed-order row sum computed at `at` (a loop over single rows, inside one warp).
+inline void schedule_row_sum_cuda(RowSum &s, const Halide::LoopLevel &at, const GpuKnobs &k) {
+    using namespace Halide;
+    Var lt("lt"), lv("lv");
+    RVar kt("kt"), kv("kv");
+    const int per_lane = kLanes / kWarpLanes;  // 2 summation lanes per thread
+    Var r = s.lane_sum.args()[1];
+    s.lane_sum.compute_at(at).bound_storage(r, 1).split(s.l, lt, lv, per_lane).unroll(lv).gpu_lanes(lt);
+    s.lane_sum.update(0).split(s.l, lt, lv, per_lane).reorder(lv, lt, s.chunks.x)
+        .unroll(lv).gpu_lanes(lt);
+    s.lane_sum.update(1).split(s.tail, kt, kv, per_lane, TailStrategy::GuardWithIf)
+        .reorder(kv, kt).gpu_lanes(kt).unroll(kv);
+    s.chunk_sum.compute_at(s.lane_sum, s.chunks.x).split(s.l, lt, lv, per_lane).unroll(lv).gpu_lanes(lt);
+    s.chunk_sum.update().split(s.l, lt, lv, per_lane).reorder(lv, lt, s.k.x)
+        .unroll(lv).gpu_lanes(lt).unroll(s.k.x, k.unroll);
+    // The tree's levels live in lanes (32, 16, ... 2 values): each level reads the previous
+    // level's values from other lanes with warp shuffles. The last add (2 -> 1) is inlined into
+    // inv_rms, which every lane computes for itself.
+    for (size_t i = 0; i + 1 < s.tree.size(); i++) {
+        s.tree[i].compute_at(at).bound_storage(r, 1).gpu_lanes(s.tree[i].args()[0]);
+    }
+}
+
+// y / inv_out are the pipeline outputs; f.y is inlined into y.
+inline void schedule_rms_norm_cuda(RmsNormFuncs &f, Halide::Func y, Halide::Func inv_out,
+                                   const GpuKnobs &k, const Halide::Type &dtype) {
+    using namespace Halide;
+    Var ro("ro"), ri("ri"), co("co"), t("t"), v("v");
+    const int vec = 16 / dtype.bytes();
+    y.split(f.r, ro, ri, k.rows_per_block, TailStrategy::GuardWithIf)
+        .split(f.c, co, t, vec * kWarpLanes, TailStrategy::GuardWithIf)
+        .split(t, t, v, vec, TailStrategy::GuardWithIf)
+        .reorder(v, co, t, ri, ro)
+        .gpu_blocks(ro)
+        .gpu_threads(ri)
+        .gpu_lanes(t)
+        .vectorize(v);
+    // inv_rms stays inlined: its few operations are hoisted out of the column loop.
+    schedule_row_sum_cuda(f.ss, LoopLevel(y, ri), k);
+
+    inv_out.split(f.r, ro, ri, k.rows_per_block, TailStrategy::GuardWithIf)
+        .gpu_blocks(ro)
+        .gpu_threads(ri);
+    inv_out.compute_with(y, ri);
+}
+
+}  // namespace normforge

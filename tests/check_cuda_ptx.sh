@@ -1,0 +1,25 @@
+#!/bin/bash
+# Checks the PTX embedded in every CUDA kernel: for compute capability 8.6, one kernel entry,
+# warp shuffles for the row sum's tree, IEEE (not approximate) sqrt; and that the bundled
+# libnormforge.a carries them all. Usage: check_cuda_ptx.sh <libnormforge.a> <kernel archives...>
+set -u
+bundle="$1"; shift
+fail=0
+n=0
+for lib in "$@"; do
+  n=$((n + 1))
+  name=$(basename "$lib" .a); name=${name#lib}
+  ptx=$(strings -n 4 "$lib")
+  grep -q '^\.target sm_86' <<<"$ptx" || { echo "FAIL $name: no '.target sm_86' PTX"; fail=1; }
+  entries=$(grep -c '^\.visible \.entry' <<<"$ptx")
+  [ "$entries" -ge 1 ] || { echo "FAIL $name: no kernel entry point"; fail=1; }
+  grep -q 'shfl\.sync' <<<"$ptx" || { echo "FAIL $name: no warp shuffle (shfl.sync)"; fail=1; }
+  grep -q 'sqrt\.rn\.f32' <<<"$ptx" || { echo "FAIL $name: sqrt is not sqrt.rn.f32"; fail=1; }
+  if grep -q 'sqrt\.approx\|rsqrt' <<<"$ptx"; then echo "FAIL $name: approximate sqrt"; fail=1; fi
+  grep -q "$name" < <(strings -n 8 "$bundle") || { echo "FAIL $name: missing from $bundle"; fail=1; }
+done
+[ "$n" -gt 0 ] || { echo "FAIL: no CUDA kernel archives given"; exit 1; }
+bundle_entries=$(strings -n 4 "$bundle" | grep -c '^\.visible \.entry')
+[ "$bundle_entries" -ge "$n" ] || { echo "FAIL: $bundle has $bundle_entries PTX entries for $n kernels"; fail=1; }
+[ $fail -eq 0 ] && echo "PASS: $n CUDA kernels, PTX for sm_86 with entry points and warp shuffles, all in $(basename "$bundle")"
+exit $fail
