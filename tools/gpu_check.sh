@@ -1,0 +1,60 @@
+#!/bin/bash
+# The GPU check, one command on a machine with an NVIDIA GPU (about 2 minutes):
+#   1. the CUDA test suite (nf_cuda_tests: the full correctness matrix against the float64
+#      reference, streams, contexts, bad pointers),
+#   2. the benchmark table (nf_cuda_bench: GB/s for 1x4096, 64x4096, 16384x8192 in bf16 and fp32,
+#      a device-to-device copy of the same bytes, and torch.nn.functional.rms_norm when PyTorch
+#      is installed), also written as JSON.
+#
+#   tools/gpu_check.sh                  build here (make build), then run
+#   tools/gpu_check.sh --package DIR    build here, copy the two programs and the PyTorch script
+#                                       into DIR (for a GPU machine without Halide), then stop
+#   tools/gpu_check.sh --prebuilt DIR   run the programs from DIR (made by --package)
+# Results go to $OUT (if set) or build/: gpu_tests.log, cuda_bench.json, cuda_bench.md.
+set -u
+cd "$(dirname "$0")/.."
+mode=build
+dir=""
+case "${1:-}" in
+  --package) mode=package; dir="${2:?--package needs a folder}" ;;
+  --prebuilt) mode=prebuilt; dir="${2:?--prebuilt needs a folder}" ;;
+  "") ;;
+  *) echo "usage: $0 [--package DIR | --prebuilt DIR]"; exit 2 ;;
+esac
+
+if [ "$mode" != prebuilt ]; then
+  make build >/tmp/nf_gpu_build.log 2>&1 || { tail -30 /tmp/nf_gpu_build.log; echo "gpu_check: build failed"; exit 1; }
+  tests=build/tests/nf_cuda_tests
+  bench=build/tools/nf_cuda_bench
+  torch_script=tools/cuda_bench_torch.py
+fi
+if [ "$mode" = package ]; then
+  mkdir -p "$dir"
+  cp build/tests/nf_cuda_tests build/tools/nf_cuda_bench tools/cuda_bench_torch.py "$dir/"
+  echo "gpu_check: packaged into $dir: $(ls "$dir" | tr '\n' ' ')"
+  exit 0
+fi
+if [ "$mode" = prebuilt ]; then
+  tests="$dir/nf_cuda_tests"
+  bench="$dir/nf_cuda_bench"
+  torch_script="$dir/cuda_bench_torch.py"
+fi
+
+out="${OUT:-build}"
+mkdir -p "$out"
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+echo "== CUDA tests"
+"$tests" --gtest_brief=1 >"$out/gpu_tests.log" 2>&1
+tests_rc=$?
+grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAILED TEST|Failure|info \]" "$out/gpu_tests.log" | head -60
+if grep -q "SKIPPED" "$out/gpu_tests.log" && [ "$tests_rc" -eq 0 ]; then
+  echo "gpu_check: GPU tests were skipped: no usable GPU here"; tests_rc=3
+fi
+echo "== benchmark"
+python=python3
+command -v "$python" >/dev/null || python=""
+PYTHONUNBUFFERED=1 "$bench" --json "$out/cuda_bench.json" ${python:+--python "$python" --torch-script "$torch_script"} \
+  | tee "$out/cuda_bench.md"
+bench_rc=${PIPESTATUS[0]}
+echo "gpu_check: tests rc=$tests_rc, bench rc=$bench_rc (results in $out)"
+[ "$tests_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ]
