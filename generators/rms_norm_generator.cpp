@@ -35,6 +35,7 @@ public:
     GeneratorParam<int> parallel{"parallel", 1};
     GeneratorParam<int> unroll{"unroll", 1};
     GeneratorParam<int> rows_per_block{"rows_per_block", 4};  // CUDA only
+    GeneratorParam<int> stage{"stage", 0};                    // CUDA only
 
     Input<Halide::Buffer<>> *x;
     Input<Halide::Buffer<>> *residual = nullptr;
@@ -87,7 +88,7 @@ public:
 
         if (using_autoscheduler()) return;
         if (get_target().has_gpu_feature()) {
-            GpuKnobs g{rows_per_block, unroll};
+            GpuKnobs g{rows_per_block, unroll, stage};
             if (!valid_gpu_knobs(g)) {
                 std::fprintf(stderr, "rms_norm generator: invalid CUDA knobs rows_per_block=%d unroll=%d\n",
                              g.rows_per_block, g.unroll);
@@ -96,7 +97,7 @@ public:
             // One kernel writes both outputs (rows fused), so both cover the same rows.
             Halide::OutputImageParam yb = Func(*y).output_buffers()[0];
             inv_rms.dim(0).set_bounds(yb.dim(1).min(), yb.dim(1).extent());
-            schedule_rms_norm_cuda(f, *y, inv_rms, g, dtype);
+            schedule_rms_norm_cuda(f, *y, inv_rms, g, dtype, input);
             return;
         }
         CpuKnobs k{vec_mult, rows_per_task, parallel, unroll};

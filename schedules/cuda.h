@@ -1,14 +1,17 @@
 // The CUDA schedule. Only "how", never "what": it receives the Funcs of
 // generators/rms_norm_algorithm.h and a knob record (schedules/knobs.h).
 //
-// One row per warp, rows_per_block warps per block:
+// One row per warp, rows_per_block warps per block (stage = 1: the rows first copied into shared
+// memory, so x is read from global memory once; stage = 0: the output pass re-reads x, from L1/L2
+// when the row is still there):
 //   * the row's fixed-order sum (generators/row_sum.h) maps its 64 summation lanes onto the
 //     warp's 32 lanes, two adjacent lanes per thread: every step of the chunk loop is one
 //     coalesced load of 64 consecutive elements per warp, each thread accumulating in fp32
 //     registers; the 64 -> 1 tree is done with warp shuffles (gpu_lanes), no shared memory and
 //     no block barrier; the order of additions is exactly the CPU kernels' order;
-//   * the output pass then streams the row again (from L1/L2: the warp read it just before)
-//     with 16-byte loads and stores per thread, the statistic held in a register.
+//   * the output pass then streams the row again, 16-byte vectors per lane in Halide's code
+//     (LLVM splits them into 2- or 4-byte accesses: the caller's pointers carry no alignment
+//     guarantee), the statistic held in a register.
 // Rows are independent, so a block is just rows_per_block independent warps.
 #pragma once
 
@@ -44,8 +47,9 @@ inline void schedule_row_sum_cuda(RowSum &s, const Halide::LoopLevel &at, const 
 }
 
 // y / inv_out are the pipeline outputs; f.y is inlined into y.
+// input: the Func both passes read (x, or the fused op's rounded x + residual).
 inline void schedule_rms_norm_cuda(RmsNormFuncs &f, Halide::Func y, Halide::Func inv_out,
-                                   const GpuKnobs &k, const Halide::Type &dtype) {
+                                   const GpuKnobs &k, const Halide::Type &dtype, Halide::Func input) {
     using namespace Halide;
     Var ro("ro"), ri("ri"), co("co"), t("t"), v("v");
     const int vec = 16 / dtype.bytes();
@@ -57,6 +61,25 @@ inline void schedule_rms_norm_cuda(RmsNormFuncs &f, Halide::Func y, Halide::Func
         .gpu_threads(ri)
         .gpu_lanes(t)
         .vectorize(v);
+    if (k.stage) {
+        // The row is copied into shared memory once (16-byte vectors per lane, `unroll` loads in
+        // flight), and both passes read it there. Computed at the block level (all its rows, a
+        // warp per row) so that a block barrier separates the copy from the passes, whose lanes
+        // read what other lanes wrote.
+        Func staged = input.in();
+        Var sc = staged.args()[0], sr = staged.args()[1];
+        Var sco("sco"), scu("scu"), st("st"), sv("sv");
+        staged.compute_at(y, ro)
+            .store_in(MemoryType::GPUShared)
+            .split(sc, sco, st, vec * kWarpLanes, TailStrategy::GuardWithIf)
+            .split(st, st, sv, vec, TailStrategy::GuardWithIf)
+            .split(sco, sco, scu, k.unroll, TailStrategy::GuardWithIf)
+            .reorder(sv, scu, sco, st, sr)
+            .gpu_threads(sr)
+            .gpu_lanes(st)
+            .unroll(scu)
+            .vectorize(sv);
+    }
     // inv_rms stays inlined: its few operations are hoisted out of the column loop.
     schedule_row_sum_cuda(f.ss, LoopLevel(y, ri), k);
 

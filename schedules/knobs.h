@@ -21,10 +21,13 @@ struct CpuKnobs {
 struct GpuKnobs {
     int rows_per_block = 4;  // warps (= rows) per thread block
     int unroll = 4;          // unroll of the chunk loop of the row sum (loads in flight per thread)
+    int stage = 0;           // 1: each warp copies its row into shared memory first, and both
+                             // passes read it there (x read from global memory exactly once)
 };
 
 inline bool valid_gpu_knobs(const GpuKnobs &k) {
-    return k.rows_per_block >= 1 && k.rows_per_block <= 32 && k.unroll >= 1 && k.unroll <= 16;
+    return k.rows_per_block >= 1 && k.rows_per_block <= 32 && k.unroll >= 1 && k.unroll <= 16 &&
+           (k.stage == 0 || k.stage == 1);
 }
 
 // One knob's name, allowed values, and the generator param it maps to.

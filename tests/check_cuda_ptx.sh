@@ -1,6 +1,7 @@
 #!/bin/bash
 # Checks the PTX embedded in every CUDA kernel: for compute capability 8.6, one kernel entry,
-# warp shuffles for the row sum's tree, IEEE (not approximate) sqrt; and that the bundled
+# warp shuffles for the row sum's tree, IEEE (not approximate) sqrt, shared memory and a barrier
+# in the staged kernels; and that the bundled
 # libnormforge.a carries them all. Usage: check_cuda_ptx.sh <libnormforge.a> <kernel archives...>
 set -u
 bundle="$1"; shift
@@ -16,6 +17,11 @@ for lib in "$@"; do
   grep -q 'shfl\.sync' <<<"$ptx" || { echo "FAIL $name: no warp shuffle (shfl.sync)"; fail=1; }
   grep -q 'sqrt\.rn\.f32' <<<"$ptx" || { echo "FAIL $name: sqrt is not sqrt.rn.f32"; fail=1; }
   if grep -q 'sqrt\.approx\|rsqrt' <<<"$ptx"; then echo "FAIL $name: approximate sqrt"; fail=1; fi
+  if [[ "$name" == *_gpu_staged ]]; then
+    # rows staged in shared memory, with a barrier between the copy and the passes reading it
+    grep -q 'st\.shared' <<<"$ptx" || { echo "FAIL $name: no shared-memory staging"; fail=1; }
+    grep -q 'bar\.sync' <<<"$ptx" || { echo "FAIL $name: no barrier after staging"; fail=1; }
+  fi
   grep -q "$name" < <(strings -n 8 "$bundle") || { echo "FAIL $name: missing from $bundle"; fail=1; }
 done
 [ "$n" -gt 0 ] || { echo "FAIL: no CUDA kernel archives given"; exit 1; }

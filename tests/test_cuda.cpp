@@ -4,7 +4,9 @@
 // float64 reference: every dtype x weight mode x rounding order, odd hidden sizes, padded
 // strides, in place, inv_rms NULL or not, a non-default stream, a context the host application
 // created, no current context, the fused residual op, and pointers that are not device memory.
-// GPU suites skip (and say so) only when no GPU is present.
+// GPU suites skip (and say so) only when no GPU is present. ctest runs the suite twice: as is (the
+// kernels that stage rows in shared memory where they fit) and with NF_CUDA_STAGE=0 (the kernels
+// that re-read x, for every shape).
 #include <gtest/gtest.h>
 
 #include <string>
@@ -207,6 +209,7 @@ TEST_P(CudaGpuVariants, MatchesReference) {
         {17, 1000, 24, false, false, true},  // inv_rms NULL, odd size
         {5, 1, 0, false, true, false},       // one column
         {130, 256, 0, true, false, false},   // rows past one block, in place, no inv_rms
+        {3, 20000, 8, false, true, false},   // rows too long for shared memory: the re-reading kernel
     };
     uint32_t seed = 100;
     for (const GpuCase &cs : cases) run_gpu_case(d, dt, m, rnd, cs, seed++);

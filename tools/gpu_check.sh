@@ -46,6 +46,8 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,m
 echo "== CUDA tests"
 "$tests" --gtest_brief=1 >"$out/gpu_tests.log" 2>&1
 tests_rc=$?
+echo "-- again with NF_CUDA_STAGE=0 (the kernels that re-read x)" >>"$out/gpu_tests.log"
+NF_CUDA_STAGE=0 "$tests" --gtest_brief=1 >>"$out/gpu_tests.log" 2>&1 || tests_rc=$?
 grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAILED TEST|Failure|info \]" "$out/gpu_tests.log" | head -60
 if grep -q "SKIPPED" "$out/gpu_tests.log" && [ "$tests_rc" -eq 0 ]; then
   echo "gpu_check: GPU tests were skipped: no usable GPU here"; tests_rc=3

@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "checks.h"
@@ -119,15 +120,40 @@ struct DeviceView {
     DeviceView &operator=(const DeviceView &) = delete;
 };
 
-const KernelEntry *find_cuda_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode w, nf_rounding r) {
+// The kernel's value of an integer knob ("k=v" in its knob text), or `otherwise`.
+int knob_value(const KernelEntry &k, const char *name, int otherwise) {
+    const size_t n = strlen(name);
+    for (const char *p = k.knobs; (p = strstr(p, name)) != nullptr; p += n) {
+        if ((p == k.knobs || p[-1] == ' ') && p[n] == '=') return atoi(p + n + 1);
+    }
+    return otherwise;
+}
+
+// Without an opt-in (which the Halide runtime does not make), a block may use 48 KiB of
+// dynamic shared memory.
+constexpr int64_t kSharedBytesPerBlock = 48 * 1024;
+
+// The staged kernel when its block's rows fit in shared memory (and NF_CUDA_STAGE is not "0"),
+// else the one that re-reads x.
+const KernelEntry *find_cuda_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode w, nf_rounding r,
+                                    int64_t cols) {
     if (dtype == NF_F32 || w == NF_WEIGHT_NONE) r = NF_ROUND_ONCE;  // one compiled kernel (see find_kernel)
+    const char *env = getenv("NF_CUDA_STAGE");
+    const bool may_stage = env == nullptr || strcmp(env, "0") != 0;
+    const KernelEntry *plain = nullptr, *staged = nullptr;
     for (size_t i = 0; i < kNumKernels; i++) {
         const KernelEntry &k = kKernels[i];
-        if (k.shape_class == NF_CLASS_gpu && k.op == op && k.dtype == static_cast<int>(dtype) &&
-            k.weight == static_cast<int>(w) && k.rounding == static_cast<int>(r))
-            return &k;
+        if (k.op != op || k.dtype != static_cast<int>(dtype) || k.weight != static_cast<int>(w) ||
+            k.rounding != static_cast<int>(r))
+            continue;
+        if (k.shape_class == NF_CLASS_gpu) plain = &k;
+        if (k.shape_class == NF_CLASS_gpu_staged) staged = &k;
     }
-    return nullptr;
+    if (staged != nullptr && may_stage) {
+        const int64_t rows_per_block = knob_value(*staged, "rows_per_block", 32);
+        if (rows_per_block * cols * static_cast<int64_t>(dtype_size(dtype)) <= kSharedBytesPerBlock) return staged;
+    }
+    return plain;
 }
 
 // Rows per launch: without 64-bit indexing a kernel's buffers must stay below 2^31 elements.
@@ -174,7 +200,7 @@ nf_status cuda_normalize(const char *fn, KernelOp op, const nf_matrix *x, nf_mat
     const CudaDriver *d = cuda_driver(&why);
     if (d == nullptr) return fail(NF_DEVICE_ERROR, "%s: CUDA is not available: %s", fn, why);
     if (x->rows == 0) return NF_OK;
-    const KernelEntry *k = find_cuda_kernel(op, x->dtype, p->weight_mode, p->rounding);
+    const KernelEntry *k = find_cuda_kernel(op, x->dtype, p->weight_mode, p->rounding, x->cols);
     if (k == nullptr)
         return fail(NF_UNSUPPORTED, "%s: no CUDA kernel compiled for this dtype and variant", fn);
 
