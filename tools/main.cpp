@@ -5,6 +5,7 @@
 
 #include "bench/bench.h"
 #include "compile.h"
+#include "cuda_driver.h"
 #include "normforge/normforge.h"
 #include "tune/tune.h"
 
@@ -14,6 +15,16 @@ int run_info() {
     std::printf("NormForge %s\n", nf_version());
     std::printf("compiled x86-64 feature levels (most specific first): %s\n", nf_compiled_targets());
     std::printf("feature level running on this CPU: %s\n", nf_cpu_variant());
+    const char *why = nullptr;
+    const normforge::CudaDriver *cuda = normforge::cuda_driver(&why);
+    if (cuda != nullptr) {
+        char name[256] = {0};
+        normforge::CUdevice dev = 0;
+        if (cuda->cuDeviceGet(&dev, 0) == 0) cuda->cuDeviceGetName(name, sizeof name, dev);
+        std::printf("CUDA: available (device 0: %s)\n", name);
+    } else {
+        std::printf("CUDA: not available (%s)\n", why);
+    }
     std::printf("\nkernels (knobs and the schedules/db entry they came from):\n");
     nf_kernel_info k;
     for (int i = 0; nf_get_kernel_info(i, &k); i++)
