@@ -18,12 +18,14 @@ set(NF_ARM_TARGETS arm-64-linux-arm_fp16 arm-64-linux)
 # large_buffers: 64-bit addressing for tensors past 2^31 elements.
 # user_context: the runtime passes a per-call context so errors are captured, never printed.
 set(NF_TARGET_FEATURES large_buffers user_context)
-# CUDA (x86-64 host builds): PTX for compute capability 8.6 (Halide 21's newest flag; newer GPUs
-# such as H100/H200 JIT it), embedded in the kernels' objects, launched through the Halide
-# runtime's CUDA module, which loads the driver (libcuda.so.1) at run time. No large_buffers:
-# Halide 21's warp-shuffle lowering cannot handle 64-bit indices, so the runtime splits calls
-# into pieces below 2^31 elements.
-set(NF_CUDA_TARGET x86-64-linux-cuda-cuda_capability_86-user_context)
+# CUDA (x86-64 host builds): each kernel's PTX for compute capability 8.6 (Halide 21's newest
+# flag; newer GPUs such as H100/H200 JIT it) and 7.0 (V100, T4, A100 and other GPUs below 8.6,
+# which cannot load 8.6 PTX; the instructions are the same, only the header differs), embedded
+# in the kernels' objects; the runtime picks by the device's capability. Launched through the
+# Halide runtime's CUDA module, which loads the driver (libcuda.so.1) at run time. No
+# large_buffers: Halide 21's warp-shuffle lowering cannot handle 64-bit indices, so the runtime
+# splits calls into pieces below 2^31 elements.
+set(NF_CUDA_CAPABILITIES 86 70)
 set(NF_CUDA_OPS rms_norm rms_norm_residual)
 set(NF_DB_DIR "${CMAKE_CURRENT_SOURCE_DIR}/schedules/db")
 
@@ -216,19 +218,29 @@ function(nf_add_kernels family)
   set(cuda_libs "")
   set(includes "")
   set(rows "")
-  # The family's CPU kernels, then (x86-64 hosts) the CUDA kernels, built the same way.
+  # The family's CPU kernels, then (x86-64 hosts) the CUDA kernels for each capability, built
+  # the same way. Each row ends with the least compute capability its kernel runs on (0: CPU).
   set(groups ${family})
   if (family STREQUAL "x86-64" AND NF_CUDA)
-    list(APPEND groups cuda)
+    foreach (cc IN LISTS NF_CUDA_CAPABILITIES)
+      list(APPEND groups "cuda${cc}")
+    endforeach ()
   endif ()
   foreach (group IN LISTS groups)
     set(group_targets ${targets})
-    if (group STREQUAL "cuda")
-      set(group_targets ${NF_CUDA_TARGET})
+    set(spec_family ${group})
+    set(min_cc 0)
+    set(suffix "")
+    if (group MATCHES "^cuda([0-9]+)$")
+      set(min_cc ${CMAKE_MATCH_1})
+      set(group_targets "x86-64-linux-cuda-cuda_capability_${min_cc}-user_context")
+      set(spec_family cuda)
+      set(suffix "_sm${min_cc}")
     endif ()
-    nf_kernel_specs(${group} specs)
+    nf_kernel_specs(${spec_family} specs)
     foreach (spec IN LISTS specs)
       nf_unpack_spec("${spec}")
+      string(APPEND name "${suffix}")
       separate_arguments(params UNIX_COMMAND "${params}")
       add_halide_library(${name} FROM NormForge::nf_generators
         GENERATOR ${generator}
@@ -237,13 +249,13 @@ function(nf_add_kernels family)
         USE_RUNTIME nf_halide_runtime
         PARAMS ${params})
       list(APPEND libs ${name})
-      if (group STREQUAL "cuda")
+      if (min_cc)
         list(APPEND cuda_libs ${name})
       endif ()
       string(APPEND includes "#include \"${name}.h\"\n")
       string(TOUPPER "${op}" op_upper)
       string(APPEND rows "    {NF_OP_${op_upper}, NF_${dtype}, NF_W_${wmode}, NF_R_${rounding}, ${bias}, NF_CLASS_${cls}, "
-                         "reinterpret_cast<AnyKernel>(&${name}), \"${name}\", \"${source}\", \"${text}\", ${stream_rows}},\n")
+                         "reinterpret_cast<AnyKernel>(&${name}), \"${name}\", \"${source}\", \"${text}\", ${stream_rows}, ${min_cc}},\n")
     endforeach ()
   endforeach ()
 

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Checks the PTX embedded in every CUDA kernel: for compute capability 8.6, one kernel entry,
+# Checks the PTX embedded in every CUDA kernel: for the capability its name ends with (_sm86,
+# _sm70), one kernel entry,
 # warp shuffles for the row sum's tree, IEEE (not approximate) sqrt, shared memory and a barrier
 # in the staged kernels; and that the bundled
 # libnormforge.a carries them all. Usage: check_cuda_ptx.sh <libnormforge.a> <kernel archives...>
@@ -11,7 +12,8 @@ for lib in "$@"; do
   n=$((n + 1))
   name=$(basename "$lib" .a); name=${name#lib}
   ptx=$(strings -n 4 "$lib")
-  grep -q '^\.target sm_86' <<<"$ptx" || { echo "FAIL $name: no '.target sm_86' PTX"; fail=1; }
+  cc=${name##*_sm}
+  grep -q "^\.target sm_$cc\$" <<<"$ptx" || { echo "FAIL $name: no '.target sm_$cc' PTX"; fail=1; }
   entries=$(grep -c '^\.visible \.entry' <<<"$ptx")
   [ "$entries" -ge 1 ] || { echo "FAIL $name: no kernel entry point"; fail=1; }
   grep -q 'shfl\.sync' <<<"$ptx" || { echo "FAIL $name: no warp shuffle (shfl.sync)"; fail=1; }
@@ -27,5 +29,5 @@ done
 [ "$n" -gt 0 ] || { echo "FAIL: no CUDA kernel archives given"; exit 1; }
 bundle_entries=$(strings -n 4 "$bundle" | grep -c '^\.visible \.entry')
 [ "$bundle_entries" -ge "$n" ] || { echo "FAIL: $bundle has $bundle_entries PTX entries for $n kernels"; fail=1; }
-[ $fail -eq 0 ] && echo "PASS: $n CUDA kernels, PTX for sm_86 with entry points and warp shuffles, all in $(basename "$bundle")"
+[ $fail -eq 0 ] && echo "PASS: $n CUDA kernels, PTX for their capabilities with entry points and warp shuffles, all in $(basename "$bundle")"
 exit $fail

@@ -4,9 +4,9 @@
 // float64 reference: every dtype x weight mode x rounding order, odd hidden sizes, padded
 // strides, in place, inv_rms NULL or not, a non-default stream, a context the host application
 // created, no current context, the fused residual op, and pointers that are not device memory.
-// GPU suites skip (and say so) only when no GPU is present. ctest runs the suite twice: as is (the
-// kernels that stage rows in shared memory where they fit) and with NF_CUDA_STAGE=0 (the kernels
-// that re-read x, for every shape).
+// GPU suites skip (and say so) only when no GPU is present. ctest runs the suite three times: as
+// is (the kernels that stage rows in shared memory where they fit), with NF_CUDA_STAGE=0 (the
+// kernels that re-read x, for every shape), and with NF_CUDA_MAX_CAPABILITY=70 (the baseline PTX).
 #include <gtest/gtest.h>
 
 #include <string>

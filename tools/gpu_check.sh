@@ -1,7 +1,8 @@
 #!/bin/bash
 # The GPU check, one command on a machine with an NVIDIA GPU (about 2 minutes):
 #   1. the CUDA test suite (nf_cuda_tests: the full correctness matrix against the float64
-#      reference, streams, contexts, bad pointers),
+#      reference, streams, contexts, bad pointers), three times: as is, with NF_CUDA_STAGE=0 (the
+#      kernels that re-read x) and with NF_CUDA_MAX_CAPABILITY=70 (the baseline PTX),
 #   2. the benchmark table (nf_cuda_bench: GB/s for 1x4096, 64x4096, 16384x8192 in bf16 and fp32,
 #      a device-to-device copy of the same bytes, and torch.nn.functional.rms_norm when PyTorch
 #      is installed), also written as JSON.
@@ -48,6 +49,8 @@ echo "== CUDA tests"
 tests_rc=$?
 echo "-- again with NF_CUDA_STAGE=0 (the kernels that re-read x)" >>"$out/gpu_tests.log"
 NF_CUDA_STAGE=0 "$tests" --gtest_brief=1 >>"$out/gpu_tests.log" 2>&1 || tests_rc=$?
+echo "-- again with NF_CUDA_MAX_CAPABILITY=70 (the baseline PTX)" >>"$out/gpu_tests.log"
+NF_CUDA_MAX_CAPABILITY=70 "$tests" --gtest_brief=1 >>"$out/gpu_tests.log" 2>&1 || tests_rc=$?
 grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAILED TEST|Failure|info \]" "$out/gpu_tests.log" | head -60
 if grep -q "SKIPPED" "$out/gpu_tests.log" && [ "$tests_rc" -eq 0 ]; then
   echo "gpu_check: GPU tests were skipped: no usable GPU here"; tests_rc=3

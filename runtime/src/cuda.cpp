@@ -134,9 +134,9 @@ int knob_value(const KernelEntry &k, const char *name, int otherwise) {
 constexpr int64_t kSharedBytesPerBlock = 48 * 1024;
 
 // The staged kernel when its block's rows fit in shared memory (and NF_CUDA_STAGE is not "0"),
-// else the one that re-reads x.
+// else the one that re-reads x; of each, the one for the highest capability the device has.
 const KernelEntry *find_cuda_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode w, nf_rounding r,
-                                    int64_t cols) {
+                                    int64_t cols, int device_cc) {
     if (dtype == NF_F32 || w == NF_WEIGHT_NONE) r = NF_ROUND_ONCE;  // one compiled kernel (see find_kernel)
     const char *env = getenv("NF_CUDA_STAGE");
     const bool may_stage = env == nullptr || strcmp(env, "0") != 0;
@@ -144,16 +144,31 @@ const KernelEntry *find_cuda_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode 
     for (size_t i = 0; i < kNumKernels; i++) {
         const KernelEntry &k = kKernels[i];
         if (k.op != op || k.dtype != static_cast<int>(dtype) || k.weight != static_cast<int>(w) ||
-            k.rounding != static_cast<int>(r))
+            k.rounding != static_cast<int>(r) || k.min_cc == 0 || k.min_cc > device_cc)
             continue;
-        if (k.shape_class == NF_CLASS_gpu) plain = &k;
-        if (k.shape_class == NF_CLASS_gpu_staged) staged = &k;
+        const KernelEntry **slot = k.shape_class == NF_CLASS_gpu_staged ? &staged : &plain;
+        if (*slot == nullptr || (*slot)->min_cc < k.min_cc) *slot = &k;
     }
     if (staged != nullptr && may_stage) {
         const int64_t rows_per_block = knob_value(*staged, "rows_per_block", 32);
         if (rows_per_block * cols * static_cast<int64_t>(dtype_size(dtype)) <= kSharedBytesPerBlock) return staged;
     }
     return plain;
+}
+
+// The compute capability (major * 10 + minor) of the current context's device, or 0; capped
+// by NF_CUDA_MAX_CAPABILITY (e.g. "70": run the baseline kernels on a newer GPU, for tests).
+int current_device_cc(const CudaDriver *d) {
+    CUdevice dev = 0;
+    int major = 0, minor = 0;
+    if (d->cuCtxGetDevice(&dev) != kCudaSuccess) return 0;
+    if (d->cuDeviceGetAttribute(&major, kDeviceAttrCcMajor, dev) != kCudaSuccess ||
+        d->cuDeviceGetAttribute(&minor, kDeviceAttrCcMinor, dev) != kCudaSuccess)
+        return 0;
+    int cc = major * 10 + minor;
+    const char *cap = getenv("NF_CUDA_MAX_CAPABILITY");
+    if (cap != nullptr && atoi(cap) > 0 && atoi(cap) < cc) cc = atoi(cap);
+    return cc;
 }
 
 // Rows per launch: without 64-bit indexing a kernel's buffers must stay below 2^31 elements.
@@ -200,16 +215,20 @@ nf_status cuda_normalize(const char *fn, KernelOp op, const nf_matrix *x, nf_mat
     const CudaDriver *d = cuda_driver(&why);
     if (d == nullptr) return fail(NF_DEVICE_ERROR, "%s: CUDA is not available: %s", fn, why);
     if (x->rows == 0) return NF_OK;
-    const KernelEntry *k = find_cuda_kernel(op, x->dtype, p->weight_mode, p->rounding, x->cols);
-    if (k == nullptr)
-        return fail(NF_UNSUPPORTED, "%s: no CUDA kernel compiled for this dtype and variant", fn);
 
     CUcontext ctx = nullptr;
     if (nf_status s = choose_context(fn, d, x->data, &ctx)) return s;
-    // Pointer queries need a current context; restore the caller's afterwards.
+    // Pointer and device queries need a current context; restore the caller's afterwards.
     CUcontext previous = nullptr;
     d->cuCtxGetCurrent(&previous);
     if (previous != ctx) d->cuCtxSetCurrent(ctx);
+    const int device_cc = current_device_cc(d);
+    const KernelEntry *k = find_cuda_kernel(op, x->dtype, p->weight_mode, p->rounding, x->cols, device_cc);
+    if (k == nullptr) {
+        if (previous != ctx) d->cuCtxSetCurrent(previous);
+        return fail(NF_UNSUPPORTED, "%s: no CUDA kernel for this dtype and variant on a device of compute "
+                    "capability %d.%d (the kernels need 7.0 or newer)", fn, device_cc / 10, device_cc % 10);
+    }
     const size_t es = dtype_size(x->dtype);
     const bool has_weight = p->weight_mode != NF_WEIGHT_NONE;
     nf_status s = check_device_span(fn, d, "x", matrix_span(x));

@@ -21,7 +21,8 @@ constexpr int kPointerAttrContext = 1;
 constexpr int kPointerAttrRangeStart = 11;
 constexpr int kPointerAttrRangeSize = 12;
 // cuDeviceGetAttribute attributes.
-constexpr int kDeviceAttrMemoryPoolsSupported = 115;
+constexpr int kDeviceAttrCcMajor = 75;
+constexpr int kDeviceAttrCcMinor = 76;
 
 struct CudaDriver {
     CUresult (*cuInit)(unsigned);
