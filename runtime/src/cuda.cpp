@@ -178,14 +178,31 @@ int64_t rows_per_launch(const nf_matrix *m) {
     return n < 1 ? 1 : n;
 }
 
-// A device buffer of `bytes` on `stream` (stream-ordered when the driver has it), for an
-// inv_rms the caller did not ask for.
+// Makes `ctx` current for the scope (the caller's context is restored).
+struct ScopedContext {
+    const CudaDriver *d;
+    CUcontext previous = nullptr;
+    bool switched = false;
+    ScopedContext(const CudaDriver *drv, CUcontext ctx) : d(drv) {
+        d->cuCtxGetCurrent(&previous);
+        if (previous != ctx) switched = d->cuCtxSetCurrent(ctx) == kCudaSuccess;
+    }
+    ~ScopedContext() {
+        if (switched) d->cuCtxSetCurrent(previous);
+    }
+};
+
+// A device buffer of `bytes` on `stream` of `ctx` (stream-ordered when the driver has it), for
+// an inv_rms the caller did not ask for. A NULL stream means ctx's default stream, so ctx is
+// made current around the allocation and the free.
 struct DeviceScratch {
     const CudaDriver *d;
+    CUcontext ctx;
     CUstream stream;
     CUdeviceptr ptr = 0;
     bool async = false;
     CUresult alloc(size_t bytes) {
+        ScopedContext scope(d, ctx);
         if (d->cuMemAllocAsync != nullptr && d->cuMemFreeAsync != nullptr) {
             CUresult r = d->cuMemAllocAsync(&ptr, bytes, stream);
             if (r == kCudaSuccess) {
@@ -197,6 +214,7 @@ struct DeviceScratch {
     }
     ~DeviceScratch() {
         if (ptr == 0) return;
+        ScopedContext scope(d, ctx);
         if (async) {
             d->cuMemFreeAsync(ptr, stream);
         } else {
@@ -218,26 +236,28 @@ nf_status cuda_normalize(const char *fn, KernelOp op, const nf_matrix *x, nf_mat
 
     CUcontext ctx = nullptr;
     if (nf_status s = choose_context(fn, d, x->data, &ctx)) return s;
-    // Pointer and device queries need a current context; restore the caller's afterwards.
-    CUcontext previous = nullptr;
-    d->cuCtxGetCurrent(&previous);
-    if (previous != ctx) d->cuCtxSetCurrent(ctx);
-    const int device_cc = current_device_cc(d);
-    const KernelEntry *k = find_cuda_kernel(op, x->dtype, p->weight_mode, p->rounding, x->cols, device_cc);
-    if (k == nullptr) {
-        if (previous != ctx) d->cuCtxSetCurrent(previous);
-        return fail(NF_UNSUPPORTED, "%s: no CUDA kernel for this dtype and variant on a device of compute "
-                    "capability %d.%d (the kernels need 7.0 or newer)", fn, device_cc / 10, device_cc % 10);
+    const KernelEntry *k = nullptr;
+    {
+        // Device and pointer queries need the context current (the caller's is restored).
+        ScopedContext scope(d, ctx);
+        const int device_cc = current_device_cc(d);
+        k = find_cuda_kernel(op, x->dtype, p->weight_mode, p->rounding, x->cols, device_cc);
+        if (k == nullptr)
+            return fail(NF_UNSUPPORTED, "%s: no CUDA kernel for this dtype and variant on a device of compute "
+                        "capability %d.%d (the kernels need 7.0 or newer)", fn, device_cc / 10, device_cc % 10);
+        const size_t es = dtype_size(x->dtype);
+        if (nf_status s = check_device_span(fn, d, "x", matrix_span(x))) return s;
+        if (nf_status s = check_device_span(fn, d, "y", matrix_span(y))) return s;
+        if (fused)
+            if (nf_status s = check_device_span(fn, d, "residual", matrix_span(residual))) return s;
+        if (p->weight_mode != NF_WEIGHT_NONE)
+            if (nf_status s = check_device_span(fn, d, "weight", vector_span(weight, x->cols, es))) return s;
+        if (inv_rms != nullptr)
+            if (nf_status s = check_device_span(fn, d, "inv_rms", vector_span(inv_rms, x->rows, sizeof(float))))
+                return s;
     }
     const size_t es = dtype_size(x->dtype);
     const bool has_weight = p->weight_mode != NF_WEIGHT_NONE;
-    nf_status s = check_device_span(fn, d, "x", matrix_span(x));
-    if (!s) s = check_device_span(fn, d, "y", matrix_span(y));
-    if (!s && fused) s = check_device_span(fn, d, "residual", matrix_span(residual));
-    if (!s && has_weight) s = check_device_span(fn, d, "weight", vector_span(weight, x->cols, es));
-    if (!s && inv_rms) s = check_device_span(fn, d, "inv_rms", vector_span(inv_rms, x->rows, sizeof(float)));
-    if (previous != ctx) d->cuCtxSetCurrent(previous);
-    if (s) return s;
 
     install_halide_handlers();
     pthread_once(&g_hooks_once, &install_hooks);
@@ -245,12 +265,10 @@ nf_status cuda_normalize(const char *fn, KernelOp op, const nf_matrix *x, nf_mat
     call.context = ctx;
     call.stream = static_cast<CUstream>(stream);
 
-    DeviceScratch scratch{d, call.stream};
+    DeviceScratch scratch{d, ctx, call.stream};
     CUdeviceptr inv = reinterpret_cast<CUdeviceptr>(inv_rms);
     if (inv_rms == nullptr) {
-        if (previous != ctx) d->cuCtxSetCurrent(ctx);
         CUresult r = scratch.alloc(static_cast<size_t>(x->rows) * sizeof(float));
-        if (previous != ctx) d->cuCtxSetCurrent(previous);
         if (r != kCudaSuccess)
             return fail(NF_DEVICE_ERROR, "%s: cannot allocate %" PRId64 " inv_rms values on the device: %s",
                         fn, x->rows, cuda_error_name(r));
