@@ -66,6 +66,17 @@ int main(void) {
     printf("bad call -> status %d: %s\n", (int)s, nf_last_error());
     if (s != NF_INVALID_ARGUMENT) ok = 0;
 
+    /* The CUDA entry points link without a CUDA toolkit; without a GPU they say so. */
+    if (nf_cuda_available()) {
+        printf("CUDA: available (nf_cuda_rms_norm takes device pointers)\n");
+    } else {
+        nf_matrix none = {NULL, NF_BF16, 0, HIDDEN, HIDDEN};
+        p.eps = 1e-6f;
+        s = nf_cuda_rms_norm(&none, w, &p, &none, NULL, NULL);
+        printf("CUDA: not available -> status %d: %s\n", (int)s, nf_last_error());
+        if (s != NF_DEVICE_ERROR) ok = 0;
+    }
+
     printf("%s\n", ok ? "example OK" : "example FAILED");
     return ok ? 0 : 1;
 }

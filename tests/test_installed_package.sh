@@ -14,6 +14,14 @@ test -f "$tmp/prefix/include/normforge/normforge.h"
 test -n "$lib"
 test -f "$tmp/prefix/lib/cmake/NormForge/NormForgeConfig.cmake"
 
+# On x86-64 the archive carries the CUDA kernels' PTX (both capabilities) for linking without a
+# CUDA toolkit.
+if [ -z "$toolchain" ]; then
+  ptx_targets=$(strings -n 8 "$lib" | grep -E '^\.target sm_[0-9]+$' | sort | uniq -c)
+  grep -q 'sm_86' <<<"$ptx_targets" && grep -q 'sm_70' <<<"$ptx_targets" ||
+    { echo "installed $lib lacks the CUDA kernels' PTX: $ptx_targets"; exit 1; }
+fi
+
 tc_args=()
 [ -n "$toolchain" ] && tc_args=(-DCMAKE_TOOLCHAIN_FILE="$toolchain")
 "$cmake" -S "$examples" -B "$tmp/app" -G Ninja -DCMAKE_PREFIX_PATH="$tmp/prefix" "${tc_args[@]}" > /dev/null
