@@ -26,7 +26,7 @@ set(NF_TARGET_FEATURES large_buffers user_context)
 # large_buffers: Halide 21's warp-shuffle lowering cannot handle 64-bit indices, so the runtime
 # splits calls into pieces below 2^31 elements.
 set(NF_CUDA_CAPABILITIES 86 70)
-set(NF_CUDA_OPS rms_norm rms_norm_residual)
+set(NF_CUDA_OPS rms_norm rms_norm_residual layer_norm)
 set(NF_DB_DIR "${CMAKE_CURRENT_SOURCE_DIR}/schedules/db")
 
 # The ops, the generator each is built from, and its shape classes (each class has its own db

@@ -6,6 +6,7 @@
 #include "Halide.h"
 #include "generators/layer_norm_algorithm.h"
 #include "schedules/arm.h"
+#include "schedules/cuda.h"
 #include "schedules/x86.h"
 
 namespace normforge {
@@ -21,6 +22,8 @@ public:
     GeneratorParam<int> rows_per_task{"rows_per_task", 4};
     GeneratorParam<int> parallel{"parallel", 1};
     GeneratorParam<int> unroll{"unroll", 1};
+    GeneratorParam<int> rows_per_block{"rows_per_block", 4};  // CUDA only
+    GeneratorParam<int> stage{"stage", 0};                    // CUDA only
 
     Input<Halide::Buffer<>> x{"x", 2};
     Input<Halide::Buffer<>> weight{"weight", 1};
@@ -38,6 +41,7 @@ public:
 
     void generate() {
         using namespace Halide;
+        bf16_conversion_via_bits() = get_target().has_gpu_feature();
         Expr cols = x.dim(0).extent();
         LayerNormFuncs f = define_layer_norm(x, weight, bias, cols, eps, dtype, has_weight, has_bias);
         y(f.c, f.r) = f.y(f.c, f.r);
@@ -53,6 +57,19 @@ public:
         eps.set_estimate(1e-5f);
 
         if (using_autoscheduler()) return;
+        if (get_target().has_gpu_feature()) {
+            GpuKnobs g{rows_per_block, unroll, stage};
+            if (!valid_gpu_knobs(g)) {
+                std::fprintf(stderr, "layer_norm generator: invalid CUDA knobs rows_per_block=%d unroll=%d stage=%d\n",
+                             g.rows_per_block, g.unroll, g.stage);
+                std::exit(1);
+            }
+            // One kernel writes both outputs (rows fused), so both cover the same rows.
+            // (A Tuple's other buffers follow its first.)
+            Func(stats).output_buffers()[0].dim(0).set_bounds(y.dim(1).min(), y.dim(1).extent());
+            schedule_layer_norm_cuda(f, y, stats, g, dtype, x);
+            return;
+        }
         CpuKnobs k{vec_mult, rows_per_task, parallel, unroll};
         if (!check_knobs_or_report("layer_norm", k, get_target())) std::exit(1);
         if (get_target().arch == Halide::Target::ARM) {

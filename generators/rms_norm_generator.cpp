@@ -90,8 +90,8 @@ public:
         if (get_target().has_gpu_feature()) {
             GpuKnobs g{rows_per_block, unroll, stage};
             if (!valid_gpu_knobs(g)) {
-                std::fprintf(stderr, "rms_norm generator: invalid CUDA knobs rows_per_block=%d unroll=%d\n",
-                             g.rows_per_block, g.unroll);
+                std::fprintf(stderr, "rms_norm generator: invalid CUDA knobs rows_per_block=%d unroll=%d stage=%d\n",
+                             g.rows_per_block, g.unroll, g.stage);
                 std::exit(1);
             }
             // One kernel writes both outputs (rows fused), so both cover the same rows.

@@ -16,6 +16,7 @@
 #pragma once
 
 #include "Halide.h"
+#include "generators/layer_norm_algorithm.h"
 #include "generators/rms_norm_algorithm.h"
 #include "schedules/knobs.h"
 
@@ -47,14 +48,17 @@ inline void schedule_row_sum_cuda(RowSum &s, const Halide::LoopLevel &at, const 
 }
 
 // y / inv_out are the pipeline outputs; f.y is inlined into y.
-// input: the Func both passes read (x, or the fused op's rounded x + residual).
-inline void schedule_rms_norm_cuda(RmsNormFuncs &f, Halide::Func y, Halide::Func inv_out,
-                                   const GpuKnobs &k, const Halide::Type &dtype, Halide::Func input) {
+// The output loops every op shares: rows_per_block rows per block, a warp per row, 16-byte
+// vectors per lane; the rows optionally staged in shared memory (k.stage); and the per-row
+// statistic output `stat_out` written in the same loop. Returns the loop level of one row.
+inline Halide::LoopLevel schedule_rows_cuda(Halide::Func y, Halide::Func stat_out, const Halide::Var &c,
+                                            const Halide::Var &r, const GpuKnobs &k, const Halide::Type &dtype,
+                                            Halide::Func input) {
     using namespace Halide;
     Var ro("ro"), ri("ri"), co("co"), t("t"), v("v");
     const int vec = 16 / dtype.bytes();
-    y.split(f.r, ro, ri, k.rows_per_block, TailStrategy::GuardWithIf)
-        .split(f.c, co, t, vec * kWarpLanes, TailStrategy::GuardWithIf)
+    y.split(r, ro, ri, k.rows_per_block, TailStrategy::GuardWithIf)
+        .split(c, co, t, vec * kWarpLanes, TailStrategy::GuardWithIf)
         .split(t, t, v, vec, TailStrategy::GuardWithIf)
         .reorder(v, co, t, ri, ro)
         .gpu_blocks(ro)
@@ -80,13 +84,29 @@ inline void schedule_rms_norm_cuda(RmsNormFuncs &f, Halide::Func y, Halide::Func
             .unroll(scu)
             .vectorize(sv);
     }
-    // inv_rms stays inlined: its few operations are hoisted out of the column loop.
-    schedule_row_sum_cuda(f.ss, LoopLevel(y, ri), k);
-
-    inv_out.split(f.r, ro, ri, k.rows_per_block, TailStrategy::GuardWithIf)
+    stat_out.split(r, ro, ri, k.rows_per_block, TailStrategy::GuardWithIf)
         .gpu_blocks(ro)
         .gpu_threads(ri);
-    inv_out.compute_with(y, ri);
+    stat_out.compute_with(y, ri);
+    return LoopLevel(y, ri);
+}
+
+// RMSNorm and the fused residual op. y / inv_out are the pipeline outputs; f.y is inlined into
+// y. input: the Func both passes read (x, or the fused op's rounded x + residual). inv_rms stays
+// inlined: its few operations are hoisted out of the column loop.
+inline void schedule_rms_norm_cuda(RmsNormFuncs &f, Halide::Func y, Halide::Func inv_out,
+                                   const GpuKnobs &k, const Halide::Type &dtype, Halide::Func input) {
+    Halide::LoopLevel row = schedule_rows_cuda(y, inv_out, f.c, f.r, k, dtype, input);
+    schedule_row_sum_cuda(f.ss, row, k);
+}
+
+// LayerNorm: both row sums (of x - x0, then of the squared deviations) in the warp, one after
+// the other; x0, the mean and inv_std inlined.
+inline void schedule_layer_norm_cuda(LayerNormFuncs &f, Halide::Func y, Halide::Func stats,
+                                     const GpuKnobs &k, const Halide::Type &dtype, Halide::Func input) {
+    Halide::LoopLevel row = schedule_rows_cuda(y, stats, f.c, f.r, k, dtype, input);
+    schedule_row_sum_cuda(f.sum, row, k);
+    schedule_row_sum_cuda(f.ss, row, k);
 }
 
 }  // namespace normforge

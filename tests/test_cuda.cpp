@@ -3,7 +3,8 @@
 // with a GPU (nf_cuda_available() == 1) the GPU suites run the correctness matrix against the
 // float64 reference: every dtype x weight mode x rounding order, odd hidden sizes, padded
 // strides, in place, inv_rms NULL or not, a non-default stream, a context the host application
-// created, no current context, the fused residual op, and pointers that are not device memory.
+// created, no current context, the fused residual op, LayerNorm, and pointers that are not
+// device memory.
 // GPU suites skip (and say so) only when no GPU is present. ctest runs the suite three times: as
 // is (the kernels that stage rows in shared memory where they fit), with NF_CUDA_STAGE=0 (the
 // kernels that re-read x, for every shape), and with NF_CUDA_MAX_CAPABILITY=70 (the baseline PTX).
@@ -14,6 +15,7 @@
 
 #include "cuda_driver.h"
 #include "reference.h"
+#include "reference_ops.h"
 #include "variants.h"
 
 using namespace nftest;
@@ -62,6 +64,11 @@ TEST(Cuda, BadInputIsRejectedBeforeAnyDeviceWork) {
     EXPECT_EQ(nf_cuda_rms_norm(&negative, w.data(), &p, &yv, nullptr, nullptr), NF_INVALID_ARGUMENT);
     EXPECT_EQ(nf_cuda_rms_norm_residual(&xv, nullptr, w.data(), &p, &yv, nullptr, nullptr),
               NF_INVALID_ARGUMENT);
+    EXPECT_EQ(nf_cuda_layer_norm(&xv, w.data(), nullptr, -1.0f, &yv, nullptr, nullptr, nullptr),
+              NF_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(nf_last_error()).find("eps"), std::string::npos) << nf_last_error();
+    EXPECT_EQ(nf_cuda_layer_norm(nullptr, w.data(), nullptr, 1e-5f, &yv, nullptr, nullptr, nullptr),
+              NF_INVALID_ARGUMENT);
     EXPECT_EQ(y.bytes, y_before) << "a rejected call wrote y";
 }
 
@@ -84,6 +91,8 @@ TEST(Cuda, NoDeviceOrHostPointerIsAnErrorNotACrash) {
         EXPECT_NE(std::string(nf_last_error()).find("CUDA is not available"), std::string::npos)
             << nf_last_error();
         EXPECT_EQ(nf_cuda_rms_norm_residual(&xv, &rv, w.data(), &p, &yv, nullptr, nullptr), NF_DEVICE_ERROR);
+        EXPECT_EQ(nf_cuda_layer_norm(&xv, w.data(), w.data(), 1e-5f, &yv, inv.data(), nullptr, nullptr),
+                  NF_DEVICE_ERROR);
         nf_matrix empty_x = xv, empty_y = yv;
         empty_x.rows = empty_y.rows = 0;
         EXPECT_EQ(nf_cuda_rms_norm(&empty_x, w.data(), &p, &empty_y, nullptr, nullptr), NF_DEVICE_ERROR);
@@ -314,6 +323,67 @@ TEST_F(CudaGpu, FusedResidual) {
                 EXPECT_NEAR(inv[size_t(r)], ref.inv_rms, 2e-6 * ref.inv_rms);
                 for (int64_t c = 0; c < cols; c++)
                     ASSERT_TRUE(close(out.get(r, c), ref.y[size_t(c)], dt)) << r << ", " << c;
+            }
+        }
+    }
+}
+
+// LayerNorm: weight and bias each optional, mean/inv_std optional, rows with a large mean,
+// padded strides and in place.
+TEST_F(CudaGpu, LayerNorm) {
+    struct LnCase {
+        int64_t rows, cols, pad;
+        bool weight, bias, stats, in_place;
+        double mean;
+    };
+    const LnCase cases[] = {{1, 4096, 0, true, true, true, false, 0.0},    {64, 4096, 0, false, false, false, false, 0.0},
+                            {9, 8195, 5, true, false, true, true, 0.0},    {33, 63, 1, false, true, true, false, 0.0},
+                            {7, 1000, 0, true, true, true, false, 1e4},   {3, 20000, 0, true, true, true, false, 0.0}};
+    uint32_t seed = 300;
+    for (nf_dtype dt : {NF_F32, NF_F16, NF_BF16}) {
+        for (const LnCase &cs : cases) {
+            if (cs.mean != 0.0 && dt != NF_F32) continue;  // 1e4 + noise is not representable in 16 bits
+            SCOPED_TRACE(std::string(dtype_str(dt)) + " rows=" + std::to_string(cs.rows) + " cols=" +
+                         std::to_string(cs.cols) + (cs.weight ? " w" : "") + (cs.bias ? " b" : "") +
+                         (cs.in_place ? " in-place" : ""));
+            Matrix x(dt, cs.rows, cs.cols, cs.pad), y(dt, cs.rows, cs.cols, cs.pad);
+            x.randomize(seed++, 1.0, cs.mean);
+            y.poison();
+            Matrix w = random_weight(dt, cs.cols, seed++), b = random_weight(dt, cs.cols, seed++);
+            DeviceBuffer dx(d, x.bytes.size()), dy(d, y.bytes.size()), dw(d, w.bytes.size()),
+                db(d, b.bytes.size()), dm(d, cs.rows * 4), ds(d, cs.rows * 4);
+            dx.upload(x.data());
+            dy.upload(y.data());
+            dw.upload(w.data());
+            db.upload(b.data());
+            nf_matrix xv{dx.get(), dt, cs.rows, cs.cols, x.stride};
+            nf_matrix yv = cs.in_place ? xv : nf_matrix{dy.get(), dt, cs.rows, cs.cols, y.stride};
+            ASSERT_EQ(nf_cuda_layer_norm(&xv, cs.weight ? dw.get() : nullptr, cs.bias ? db.get() : nullptr, 1e-5f,
+                                         &yv, cs.stats ? static_cast<float *>(dm.get()) : nullptr,
+                                         cs.stats ? static_cast<float *>(ds.get()) : nullptr, nullptr),
+                      NF_OK)
+                << nf_last_error();
+            ASSERT_EQ(d->cuCtxSynchronize(), 0);
+            Matrix out = y;
+            (cs.in_place ? dx : dy).download(out.data());
+            std::vector<float> mean(size_t(cs.rows)), inv_std(size_t(cs.rows));
+            dm.download(mean.data());
+            ds.download(inv_std.data());
+            int bad = 0;
+            for (int64_t r = 0; r < cs.rows && bad < 5; r++) {
+                RefLayerNormRow ref =
+                    reference_layer_norm_row(x, r, cs.weight ? &w : nullptr, cs.bias ? &b : nullptr, 1e-5);
+                for (int64_t c = 0; c < cs.cols && bad < 5; c++) {
+                    if (!close_to_scale(out.get(r, c), ref.y[size_t(c)], ref.scale[size_t(c)], dt)) {
+                        ADD_FAILURE() << "y(" << r << ", " << c << ") = " << out.get(r, c) << ", reference "
+                                      << ref.y[size_t(c)];
+                        bad++;
+                    }
+                }
+                if (cs.stats) {
+                    EXPECT_NEAR(mean[size_t(r)], ref.mean, 1e-6 * (std::fabs(ref.mean) + 1.0)) << "row " << r;
+                    EXPECT_NEAR(inv_std[size_t(r)], ref.inv_std, 1e-5 * ref.inv_std) << "row " << r;
+                }
             }
         }
     }

@@ -162,4 +162,30 @@ nf_status check_norm_call(const char *fn, const nf_matrix *x, bool with_residual
     return NF_OK;
 }
 
+nf_status check_layer_norm_call(const char *fn, const nf_matrix *x, const void *weight, const void *bias,
+                                float eps, const nf_matrix *y, const float *mean, const float *inv_std) {
+    if (nf_status s = check_matrix(fn, "x", x)) return s;
+    if (nf_status s = check_eps(fn, eps)) return s;
+    if (nf_status s = check_matrix(fn, "y", y)) return s;
+    if (nf_status s = check_same_shape(fn, "y", y, x)) return s;
+    if (x->rows == 0) return NF_OK;
+    if (nf_status s = check_limits(fn, "x", x)) return s;
+    if (nf_status s = check_limits(fn, "y", y)) return s;
+    if (nf_status s = check_in_place_or_disjoint(fn, "y", y, "x", x)) return s;
+    const size_t es = dtype_size(x->dtype);
+    const Span ys = matrix_span(y), xs = matrix_span(x);
+    const Span ws = vector_span(weight, x->cols, es), bs = vector_span(bias, x->cols, es);
+    const Span ms = vector_span(mean, x->rows, sizeof(float));
+    const Span is = vector_span(inv_std, x->rows, sizeof(float));
+    if (nf_status s = check_disjoint(fn, "y", ys, "weight", ws)) return s;
+    if (nf_status s = check_disjoint(fn, "y", ys, "bias", bs)) return s;
+    const struct { const char *name; Span span; } others[] = {
+        {"x", xs}, {"y", ys}, {"weight", ws}, {"bias", bs}};
+    for (const auto &o : others) {
+        if (nf_status s = check_disjoint(fn, "mean", ms, o.name, o.span)) return s;
+        if (nf_status s = check_disjoint(fn, "inv_std", is, o.name, o.span)) return s;
+    }
+    return check_disjoint(fn, "mean", ms, "inv_std", is);
+}
+
 }  // namespace normforge

@@ -47,4 +47,8 @@ nf_status check_norm_call(const char *fn, const nf_matrix *x, bool with_residual
                           const nf_matrix *residual, const void *weight, const nf_norm_params *p,
                           const nf_matrix *y, const float *inv_rms);
 
+// All checks of a LayerNorm call (weight, bias, mean, inv_std each optional).
+nf_status check_layer_norm_call(const char *fn, const nf_matrix *x, const void *weight, const void *bias,
+                                float eps, const nf_matrix *y, const float *mean, const float *inv_std);
+
 }  // namespace normforge

@@ -99,6 +99,9 @@ nf_status nf_cuda_rms_norm(const nf_matrix *x, const void *weight, const nf_norm
 nf_status nf_cuda_rms_norm_residual(const nf_matrix *x, nf_matrix *residual, const void *weight,
                                     const nf_norm_params *p, nf_matrix *y, float *inv_rms,
                                     void *stream);
+/* nf_layer_norm on the GPU. mean, inv_std: NULL or rows floats in device memory. */
+nf_status nf_cuda_layer_norm(const nf_matrix *x, const void *weight, const void *bias, float eps,
+                             nf_matrix *y, float *mean, float *inv_std, void *stream);
 
 /* Message of the last failed call on this thread ("" if none failed yet). */
 const char *nf_last_error(void);

@@ -1,0 +1,234 @@
+#include "cuda_call.h"
+
+#include <dlfcn.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+namespace normforge {
+namespace {
+
+// Hooks of the Halide runtime's CUDA module. user_context is NULL for the runtime's own calls
+// (its exit-time cleanup): those get the thread's current context, and nothing is created.
+int acquire_context(void *user_context, void **ctx, bool create) {
+    if (user_context != nullptr) {
+        *ctx = static_cast<CudaCallContext *>(static_cast<CallContext *>(user_context))->context;
+        return 0;
+    }
+    const CudaDriver *d = cuda_driver();
+    CUcontext current = nullptr;
+    if (d != nullptr) d->cuCtxGetCurrent(&current);
+    *ctx = current;
+    if (current == nullptr && create) return -1;
+    return 0;
+}
+
+int release_context(void *) { return 0; }
+
+int get_stream(void *user_context, void *, void **stream) {
+    *stream = user_context == nullptr
+                  ? nullptr
+                  : static_cast<CudaCallContext *>(static_cast<CallContext *>(user_context))->stream;
+    return 0;
+}
+
+pthread_once_t g_hooks_once = PTHREAD_ONCE_INIT;
+
+void install_hooks() {
+    halide_set_cuda_acquire_context(&acquire_context);
+    halide_set_cuda_release_context(&release_context);
+    halide_set_cuda_get_stream(&get_stream);
+}
+
+// The context to run on: the thread's current one, else the one that owns x's memory.
+nf_status choose_context(const char *fn, const CudaDriver *d, const void *x, CUcontext *out) {
+    CUcontext ctx = nullptr;
+    d->cuCtxGetCurrent(&ctx);
+    if (ctx == nullptr) {
+        CUresult r = d->cuPointerGetAttribute(&ctx, kPointerAttrContext, reinterpret_cast<CUdeviceptr>(x));
+        if (r != kCudaSuccess || ctx == nullptr)
+            return fail(NF_DEVICE_ERROR,
+                        "%s: no current CUDA context on this thread, and x->data does not belong to "
+                        "one (%s): make the context that owns the device pointers current",
+                        fn, cuda_error_name(r));
+    }
+    *out = ctx;
+    return NF_OK;
+}
+
+// `name` must lie entirely inside one device allocation (cudaMalloc, cuMemAlloc, managed or
+// host-registered memory): a host pointer or a too-small buffer is reported here instead of
+// faulting on the device (which would leave the caller's context unusable).
+nf_status check_device_span(const char *fn, const CudaDriver *d, const char *name, Span s) {
+    if (s.begin == s.end) return NF_OK;
+    CUdeviceptr p = reinterpret_cast<CUdeviceptr>(s.begin), start = 0;
+    size_t size = 0;
+    CUresult r = d->cuPointerGetAttribute(&start, kPointerAttrRangeStart, p);
+    if (r == kCudaSuccess) r = d->cuPointerGetAttribute(&size, kPointerAttrRangeSize, p);
+    if (r != kCudaSuccess)
+        return fail(NF_INVALID_ARGUMENT, "%s: %s is not CUDA device memory (%s)", fn, name,
+                    cuda_error_name(r));
+    const uint64_t need_end = static_cast<uint64_t>(p) + static_cast<uint64_t>(s.end - s.begin);
+    if (need_end > start + size)
+        return fail(NF_INVALID_ARGUMENT,
+                    "%s: %s extends %" PRIu64 " bytes past the end of its device allocation", fn, name,
+                    static_cast<uint64_t>(need_end - (start + size)));
+    return NF_OK;
+}
+
+// The kernel's value of an integer knob ("k=v" in its knob text), or `otherwise`.
+int knob_value(const KernelEntry &k, const char *name, int otherwise) {
+    const size_t n = strlen(name);
+    for (const char *p = k.knobs; (p = strstr(p, name)) != nullptr; p += n) {
+        if ((p == k.knobs || p[-1] == ' ') && p[n] == '=') return atoi(p + n + 1);
+    }
+    return otherwise;
+}
+
+// Without an opt-in (which the Halide runtime does not make), a block may use 48 KiB of
+// dynamic shared memory.
+constexpr int64_t kSharedBytesPerBlock = 48 * 1024;
+
+// The staged kernel when its block's rows fit in shared memory (and NF_CUDA_STAGE is not "0"),
+// else the one that re-reads x; of each, the one for the highest capability the device has.
+const KernelEntry *find_cuda_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode w, nf_rounding r, int bias,
+                                    int64_t cols, int device_cc) {
+    // One compiled kernel where the orders agree (see find_kernel).
+    if (dtype == NF_F32 || w == NF_WEIGHT_NONE || op == NF_OP_LAYER_NORM) r = NF_ROUND_ONCE;
+    const char *env = getenv("NF_CUDA_STAGE");
+    const bool may_stage = env == nullptr || strcmp(env, "0") != 0;
+    const KernelEntry *plain = nullptr, *staged = nullptr;
+    for (size_t i = 0; i < kNumKernels; i++) {
+        const KernelEntry &k = kKernels[i];
+        if (k.op != op || k.dtype != static_cast<int>(dtype) || k.weight != static_cast<int>(w) ||
+            k.rounding != static_cast<int>(r) || k.bias != bias || k.min_cc == 0 || k.min_cc > device_cc)
+            continue;
+        const KernelEntry **slot = k.shape_class == NF_CLASS_gpu_staged ? &staged : &plain;
+        if (*slot == nullptr || (*slot)->min_cc < k.min_cc) *slot = &k;
+    }
+    if (staged != nullptr && may_stage) {
+        const int64_t rows_per_block = knob_value(*staged, "rows_per_block", 32);
+        if (rows_per_block * cols * static_cast<int64_t>(dtype_size(dtype)) <= kSharedBytesPerBlock) return staged;
+    }
+    return plain;
+}
+
+// The compute capability (major * 10 + minor) of the current context's device, or 0; capped
+// by NF_CUDA_MAX_CAPABILITY (e.g. "70": run the baseline kernels on a newer GPU, for tests).
+int current_device_cc(const CudaDriver *d) {
+    CUdevice dev = 0;
+    int major = 0, minor = 0;
+    if (d->cuCtxGetDevice(&dev) != kCudaSuccess) return 0;
+    if (d->cuDeviceGetAttribute(&major, kDeviceAttrCcMajor, dev) != kCudaSuccess ||
+        d->cuDeviceGetAttribute(&minor, kDeviceAttrCcMinor, dev) != kCudaSuccess)
+        return 0;
+    int cc = major * 10 + minor;
+    const char *cap = getenv("NF_CUDA_MAX_CAPABILITY");
+    if (cap != nullptr && atoi(cap) > 0 && atoi(cap) < cc) cc = atoi(cap);
+    return cc;
+}
+
+}  // namespace
+
+ScopedContext::ScopedContext(const CudaDriver *drv, CUcontext ctx) : d(drv) {
+    d->cuCtxGetCurrent(&previous);
+    if (previous != ctx) switched = d->cuCtxSetCurrent(ctx) == kCudaSuccess;
+}
+
+ScopedContext::~ScopedContext() {
+    if (switched) d->cuCtxSetCurrent(previous);
+}
+
+DeviceView::DeviceView(void *uc, const void *data, halide_type_t type, int64_t rows, int64_t cols,
+                       int64_t stride, int dimensions)
+    : dims{{0, static_cast<int32_t>(cols), 1, 0},
+           {0, static_cast<int32_t>(rows), static_cast<int32_t>(stride), 0}},
+      buf{}, user_context(uc) {
+    buf.type = type;
+    buf.dimensions = dimensions;
+    buf.dim = dims;
+    wrapped = halide_cuda_wrap_device_ptr(uc, &buf, reinterpret_cast<uint64_t>(data)) == 0;
+}
+
+DeviceView::~DeviceView() {
+    if (wrapped) halide_cuda_detach_device_ptr(user_context, &buf);
+}
+
+// A NULL stream means the current context's default stream, so ctx is made current around the
+// allocation and the free.
+CUresult DeviceScratch::alloc(size_t bytes) {
+    ScopedContext scope(d, ctx);
+    if (d->cuMemAllocAsync != nullptr && d->cuMemFreeAsync != nullptr) {
+        CUresult r = d->cuMemAllocAsync(&ptr, bytes, stream);
+        if (r == kCudaSuccess) {
+            async = true;
+            return r;
+        }
+    }
+    return d->cuMemAlloc(&ptr, bytes);
+}
+
+DeviceScratch::~DeviceScratch() {
+    if (ptr == 0) return;
+    ScopedContext scope(d, ctx);
+    if (async) {
+        d->cuMemFreeAsync(ptr, stream);
+    } else {
+        d->cuStreamSynchronize(stream);  // the kernel may still be using it
+        d->cuMemFree(ptr);
+    }
+}
+
+nf_status cuda_driver_or_fail(const char *fn, const CudaDriver **out) {
+    const char *why = nullptr;
+    *out = cuda_driver(&why);
+    if (*out == nullptr) return fail(NF_DEVICE_ERROR, "%s: CUDA is not available: %s", fn, why);
+    return NF_OK;
+}
+
+nf_status prepare_cuda_call(const char *fn, const CudaDriver *d, KernelOp op, nf_dtype dtype, nf_weight_mode w,
+                            nf_rounding r, int bias, int64_t cols, const void *x_data, const NamedSpan *spans,
+                            int num_spans, void *stream, CudaCall *out) {
+    CUcontext ctx = nullptr;
+    if (nf_status s = choose_context(fn, d, x_data, &ctx)) return s;
+    {
+        // Device and pointer queries need the context current (the caller's is restored).
+        ScopedContext scope(d, ctx);
+        const int device_cc = current_device_cc(d);
+        out->kernel = find_cuda_kernel(op, dtype, w, r, bias, cols, device_cc);
+        if (out->kernel == nullptr)
+            return fail(NF_UNSUPPORTED, "%s: no CUDA kernel for this dtype and variant on a device of compute "
+                        "capability %d.%d (the kernels need 7.0 or newer)", fn, device_cc / 10, device_cc % 10);
+        for (int i = 0; i < num_spans; i++)
+            if (nf_status s = check_device_span(fn, d, spans[i].name, spans[i].span)) return s;
+    }
+    install_halide_handlers();
+    pthread_once(&g_hooks_once, &install_hooks);
+    out->d = d;
+    out->context.context = ctx;
+    out->context.stream = static_cast<CUstream>(stream);
+    return NF_OK;
+}
+
+int64_t rows_per_launch(const nf_matrix *m) {
+    const int64_t kMaxElements = (int64_t(1) << 31) - 1;
+    int64_t n = (kMaxElements - m->cols) / m->row_stride + 1;
+    return n < 1 ? 1 : n;
+}
+
+nf_status kernel_failure(const char *fn, const CudaCall &c) {
+    return fail(NF_DEVICE_ERROR, "%s: CUDA kernel %s failed: %s", fn, c.kernel->name,
+                c.context.halide_error[0] ? c.context.halide_error : "could not wrap a device pointer");
+}
+
+}  // namespace normforge
+
+// The Halide runtime's CUDA module looks up driver functions through this hook; its default
+// opens "libcuda.so", which machines with only the driver (no toolkit) lack.
+extern "C" void *halide_cuda_get_symbol(void *, const char *name) {
+    void *lib = normforge::cuda_driver_library();
+    return lib == nullptr ? nullptr : dlsym(lib, name);
+}
+
+extern "C" int nf_cuda_available(void) { return normforge::cuda_driver() != nullptr ? 1 : 0; }

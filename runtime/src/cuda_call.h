@@ -1,0 +1,85 @@
+// What every CUDA entry point shares: the per-call context the Halide runtime's CUDA hooks read,
+// device views of the caller's pointers, scratch, and prepare_cuda_call (driver, context, kernel
+// and pointer checks). Only built with CUDA kernels (NF_WITH_CUDA).
+#pragma once
+
+#include <cstdint>
+
+#include "HalideRuntimeCuda.h"
+#include "checks.h"
+#include "cuda_driver.h"
+#include "errors.h"
+#include "halide_call.h"
+#include "kernel_table.h"
+
+namespace normforge {
+
+// The per-call user_context of a CUDA kernel: the error capture every kernel has, plus the
+// context and stream the Halide runtime's hooks hand out.
+struct CudaCallContext : CallContext {
+    CUcontext context = nullptr;
+    CUstream stream = nullptr;
+};
+
+// Makes `ctx` current for the scope (the caller's context is restored).
+struct ScopedContext {
+    const CudaDriver *d;
+    CUcontext previous = nullptr;
+    bool switched = false;
+    ScopedContext(const CudaDriver *drv, CUcontext ctx);
+    ~ScopedContext();
+};
+
+// A halide_buffer_t view of device memory (no host pointer), detached on destruction:
+// `rows` x `cols` with `stride` (dimensions 2), or `cols` elements (dimensions 1).
+struct DeviceView {
+    halide_dimension_t dims[2];
+    halide_buffer_t buf;
+    void *user_context;
+    bool wrapped = false;
+    DeviceView(void *uc, const void *data, halide_type_t type, int64_t rows, int64_t cols, int64_t stride,
+               int dimensions);
+    ~DeviceView();
+    DeviceView(const DeviceView &) = delete;
+    DeviceView &operator=(const DeviceView &) = delete;
+};
+
+// Device memory for outputs the caller did not ask for (inv_rms, mean, inv_std), on the call's
+// stream (stream-ordered where the driver has it), freed on destruction.
+struct DeviceScratch {
+    const CudaDriver *d;
+    CUcontext ctx;
+    CUstream stream;
+    CUdeviceptr ptr = 0;
+    bool async = false;
+    CUresult alloc(size_t bytes);
+    ~DeviceScratch();
+};
+
+// A device-memory argument to check: it must lie inside one device allocation.
+struct NamedSpan {
+    const char *name;
+    Span span;
+};
+
+// A prepared call: the driver, the context and stream to run on, and the kernel.
+struct CudaCall {
+    const CudaDriver *d = nullptr;
+    const KernelEntry *kernel = nullptr;
+    CudaCallContext context;
+};
+
+// The driver, or NF_DEVICE_ERROR with the reason (no driver, no device, cuInit failed).
+nf_status cuda_driver_or_fail(const char *fn, const CudaDriver **out);
+// Chooses the context (the current one, else the one owning x_data), the kernel (op, dtype,
+// variant, bias; the staged class when rows of `cols` fit in shared memory; the highest compute
+// capability the device has) and checks every span. Installs the Halide hooks.
+nf_status prepare_cuda_call(const char *fn, const CudaDriver *d, KernelOp op, nf_dtype dtype, nf_weight_mode w,
+                            nf_rounding r, int bias, int64_t cols, const void *x_data, const NamedSpan *spans,
+                            int num_spans, void *stream, CudaCall *out);
+// Rows per launch: without 64-bit indexing a kernel's buffers must stay below 2^31 elements.
+int64_t rows_per_launch(const nf_matrix *m);
+// The NF_DEVICE_ERROR for a failed kernel run.
+nf_status kernel_failure(const char *fn, const CudaCall &c);
+
+}  // namespace normforge
