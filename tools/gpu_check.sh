@@ -8,8 +8,9 @@
 #      is installed), also written as JSON.
 #
 #   tools/gpu_check.sh                  build here (make build), then run
-#   tools/gpu_check.sh --package DIR    build here, copy the two programs and the PyTorch script
-#                                       into DIR (for a GPU machine without Halide), then stop
+#   tools/gpu_check.sh --package DIR    build here, pack the two programs and the PyTorch script
+#                                       into DIR/gpu_check.tar.xz (for a GPU machine without
+#                                       Halide), then stop
 #   tools/gpu_check.sh --prebuilt DIR   run the programs from DIR (made by --package)
 # Results go to $OUT (if set) or build/: gpu_tests.log, cuda_bench.json, cuda_bench.md.
 set -u
@@ -30,12 +31,21 @@ if [ "$mode" != prebuilt ]; then
   torch_script=tools/cuda_bench_torch.py
 fi
 if [ "$mode" = package ]; then
+  # One compressed archive (about 6 MB instead of 60: every kernel is in both programs).
+  stage=$(mktemp -d)
+  cp build/tests/nf_cuda_tests build/tools/nf_cuda_bench tools/cuda_bench_torch.py "$stage/"
+  strip "$stage/nf_cuda_tests" "$stage/nf_cuda_bench"
   mkdir -p "$dir"
-  cp build/tests/nf_cuda_tests build/tools/nf_cuda_bench tools/cuda_bench_torch.py "$dir/"
-  echo "gpu_check: packaged into $dir: $(ls "$dir" | tr '\n' ' ')"
+  tar -C "$stage" -cJf "$dir/gpu_check.tar.xz" . && rm -rf "$stage"
+  echo "gpu_check: packaged $dir/gpu_check.tar.xz ($(du -h "$dir/gpu_check.tar.xz" | cut -f1))"
   exit 0
 fi
 if [ "$mode" = prebuilt ]; then
+  if [ -f "$dir/gpu_check.tar.xz" ]; then
+    unpacked=$(mktemp -d)
+    tar -C "$unpacked" -xJf "$dir/gpu_check.tar.xz" || { echo "gpu_check: cannot unpack $dir/gpu_check.tar.xz"; exit 1; }
+    dir=$unpacked
+  fi
   tests="$dir/nf_cuda_tests"
   bench="$dir/nf_cuda_bench"
   torch_script="$dir/cuda_bench_torch.py"
