@@ -1,8 +1,7 @@
 #!/bin/bash
 # Checks the PTX embedded in every CUDA kernel: for the capability its name ends with (_sm86,
-# _sm70), one kernel entry,
-# warp shuffles for the row sum's tree, IEEE (not approximate) sqrt, shared memory and a barrier
-# in the staged kernels; and that the bundled
+# _sm70), one kernel entry, warp shuffles for the row sum's tree, IEEE (not approximate) sqrt
+# and division, shared memory and a barrier in the staged kernels; and that the bundled
 # libnormforge.a carries them all. Usage: check_cuda_ptx.sh <libnormforge.a> <kernel archives...>
 set -u
 bundle="$1"; shift
@@ -18,7 +17,9 @@ for lib in "$@"; do
   [ "$entries" -ge 1 ] || { echo "FAIL $name: no kernel entry point"; fail=1; }
   grep -q 'shfl\.sync' <<<"$ptx" || { echo "FAIL $name: no warp shuffle (shfl.sync)"; fail=1; }
   grep -q 'sqrt\.rn\.f32' <<<"$ptx" || { echo "FAIL $name: sqrt is not sqrt.rn.f32"; fail=1; }
-  if grep -q 'sqrt\.approx\|rsqrt' <<<"$ptx"; then echo "FAIL $name: approximate sqrt"; fail=1; fi
+  if grep -qE 'sqrt\.approx|rsqrt|div\.(approx|full)|rcp\.approx' <<<"$ptx"; then
+    echo "FAIL $name: approximate sqrt, division or reciprocal"; fail=1
+  fi
   if [[ "$name" == *_gpu_staged ]]; then
     # rows staged in shared memory, with a barrier between the copy and the passes reading it
     grep -q 'st\.shared' <<<"$ptx" || { echo "FAIL $name: no shared-memory staging"; fail=1; }
