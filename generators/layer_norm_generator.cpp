@@ -59,14 +59,7 @@ public:
         if (using_autoscheduler()) return;
         if (get_target().has_gpu_feature()) {
             GpuKnobs g{rows_per_block, unroll, stage};
-            if (!valid_gpu_knobs(g)) {
-                std::fprintf(stderr, "layer_norm generator: invalid CUDA knobs rows_per_block=%d unroll=%d stage=%d\n",
-                             g.rows_per_block, g.unroll, g.stage);
-                std::exit(1);
-            }
-            // One kernel writes both outputs (rows fused), so both cover the same rows.
-            // (A Tuple's other buffers follow its first.)
-            Func(stats).output_buffers()[0].dim(0).set_bounds(y.dim(1).min(), y.dim(1).extent());
+            if (!check_gpu_knobs_or_report("layer_norm", g)) std::exit(1);
             schedule_layer_norm_cuda(f, y, stats, g, dtype, x);
             return;
         }

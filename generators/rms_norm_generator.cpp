@@ -89,14 +89,7 @@ public:
         if (using_autoscheduler()) return;
         if (get_target().has_gpu_feature()) {
             GpuKnobs g{rows_per_block, unroll, stage};
-            if (!valid_gpu_knobs(g)) {
-                std::fprintf(stderr, "rms_norm generator: invalid CUDA knobs rows_per_block=%d unroll=%d stage=%d\n",
-                             g.rows_per_block, g.unroll, g.stage);
-                std::exit(1);
-            }
-            // One kernel writes both outputs (rows fused), so both cover the same rows.
-            Halide::OutputImageParam yb = Func(*y).output_buffers()[0];
-            inv_rms.dim(0).set_bounds(yb.dim(1).min(), yb.dim(1).extent());
+            if (!check_gpu_knobs_or_report("rms_norm", g)) std::exit(1);
             schedule_rms_norm_cuda(f, *y, inv_rms, g, dtype, input);
             return;
         }

@@ -15,6 +15,8 @@
 // Rows are independent, so a block is just rows_per_block independent warps.
 #pragma once
 
+#include <cstdio>
+
 #include "Halide.h"
 #include "generators/layer_norm_algorithm.h"
 #include "generators/rms_norm_algorithm.h"
@@ -84,11 +86,24 @@ inline Halide::LoopLevel schedule_rows_cuda(Halide::Func y, Halide::Func stat_ou
             .unroll(scu)
             .vectorize(sv);
     }
+    // One kernel writes both outputs (rows fused), so both must cover the same rows (a Tuple's
+    // other buffers follow its first).
+    OutputImageParam y_buf = y.output_buffers()[0];
+    stat_out.output_buffers()[0].dim(0).set_bounds(y_buf.dim(1).min(), y_buf.dim(1).extent());
     stat_out.split(r, ro, ri, k.rows_per_block, TailStrategy::GuardWithIf)
         .gpu_blocks(ro)
         .gpu_threads(ri);
     stat_out.compute_with(y, ri);
     return LoopLevel(y, ri);
+}
+
+// The generators' check of the CUDA knobs they were given (a build-time error, like
+// check_knobs_or_report for the CPU families).
+inline bool check_gpu_knobs_or_report(const char *generator, const GpuKnobs &k) {
+    if (valid_gpu_knobs(k)) return true;
+    std::fprintf(stderr, "%s generator: invalid CUDA knobs rows_per_block=%d unroll=%d stage=%d\n", generator,
+                 k.rows_per_block, k.unroll, k.stage);
+    return false;
 }
 
 // RMSNorm and the fused residual op. y / inv_out are the pipeline outputs; f.y is inlined into
