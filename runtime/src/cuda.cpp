@@ -15,10 +15,8 @@ using namespace normforge;
 
 namespace {
 
-const halide_type_t kF32 = halide_type_t(halide_type_float, 32);
-
 // rows floats for an optional per-row output: the caller's, or a scratch on the call's stream.
-nf_status row_output(const char *fn, const CudaCall &c, float *given, int64_t rows, DeviceScratch &scratch,
+nf_status row_output(const char *fn, float *given, int64_t rows, DeviceScratch &scratch,
                      CUdeviceptr *out) {
     *out = reinterpret_cast<CUdeviceptr>(given);
     if (given != nullptr) return NF_OK;
@@ -36,10 +34,6 @@ int64_t launch_rows(const nf_matrix *a, const nf_matrix *b, const nf_matrix *c) 
     for (const nf_matrix *m : {b, c})
         if (m != nullptr && rows_per_launch(m) < n) n = rows_per_launch(m);
     return n;
-}
-
-const char *row_ptr(const nf_matrix *m, int64_t r0) {
-    return static_cast<const char *>(m->data) + r0 * m->row_stride * static_cast<int64_t>(dtype_size(m->dtype));
 }
 
 nf_status cuda_rms(const char *fn, KernelOp op, const nf_matrix *x, nf_matrix *residual, const void *weight,
@@ -62,26 +56,24 @@ nf_status cuda_rms(const char *fn, KernelOp op, const nf_matrix *x, nf_matrix *r
         return s;
     DeviceScratch scratch{d, c.context.context, c.context.stream};
     CUdeviceptr inv = 0;
-    if (nf_status s = row_output(fn, c, inv_rms, x->rows, scratch, &inv)) return s;
+    if (nf_status s = row_output(fn, inv_rms, x->rows, scratch, &inv)) return s;
 
     const halide_type_t type = halide_type_of_dtype(x->dtype);
     const int64_t step = launch_rows(x, y, fused ? residual : nullptr);
     void *uc = &c.context;
     for (int64_t r0 = 0; r0 < x->rows; r0 += step) {
         const int64_t n = x->rows - r0 < step ? x->rows - r0 : step;
-        DeviceView xv(uc, row_ptr(x, r0), type, n, x->cols, x->row_stride, 2);
-        DeviceView yv(uc, row_ptr(y, r0), type, n, x->cols, y->row_stride, 2);
+        DeviceView xv = DeviceView::rows(uc, x, r0, n), yv = DeviceView::rows(uc, y, r0, n);
         // A weight-less kernel never reads its weight: x's first row serves as a valid buffer.
         DeviceView wv(uc, has_weight ? weight : x->data, type, 1, x->cols, x->cols, 1);
-        DeviceView iv(uc, reinterpret_cast<const void *>(inv + r0 * sizeof(float)), kF32, 1, n, n, 1);
+        DeviceView iv = DeviceView::row_floats(uc, inv, r0, n);
         int rc = -1;
         if (!fused) {
             if (xv.wrapped && yv.wrapped && wv.wrapped && iv.wrapped)
                 rc = reinterpret_cast<RmsNormFn>(c.kernel->fn)(uc, p->eps, &xv.buf, &wv.buf, &iv.buf, &yv.buf);
         } else {
             // The residual is read and rewritten in place: two views of the same rows.
-            DeviceView rv(uc, row_ptr(residual, r0), type, n, x->cols, residual->row_stride, 2);
-            DeviceView rout(uc, row_ptr(residual, r0), type, n, x->cols, residual->row_stride, 2);
+            DeviceView rv = DeviceView::rows(uc, residual, r0, n), rout = DeviceView::rows(uc, residual, r0, n);
             if (xv.wrapped && yv.wrapped && wv.wrapped && iv.wrapped && rv.wrapped && rout.wrapped)
                 rc = reinterpret_cast<RmsNormResidualFn>(c.kernel->fn)(uc, p->eps, &xv.buf, &rv.buf, &wv.buf,
                                                                         &iv.buf, &yv.buf, &rout.buf);
@@ -127,21 +119,19 @@ extern "C" nf_status nf_cuda_layer_norm(const nf_matrix *x, const void *weight, 
     DeviceScratch mean_scratch{d, c.context.context, c.context.stream};
     DeviceScratch inv_scratch{d, c.context.context, c.context.stream};
     CUdeviceptr m = 0, is = 0;
-    if (nf_status s = row_output(fn, c, mean, x->rows, mean_scratch, &m)) return s;
-    if (nf_status s = row_output(fn, c, inv_std, x->rows, inv_scratch, &is)) return s;
+    if (nf_status s = row_output(fn, mean, x->rows, mean_scratch, &m)) return s;
+    if (nf_status s = row_output(fn, inv_std, x->rows, inv_scratch, &is)) return s;
 
     const halide_type_t type = halide_type_of_dtype(x->dtype);
     const int64_t step = launch_rows(x, y, nullptr);
     void *uc = &c.context;
     for (int64_t r0 = 0; r0 < x->rows; r0 += step) {
         const int64_t n = x->rows - r0 < step ? x->rows - r0 : step;
-        DeviceView xv(uc, row_ptr(x, r0), type, n, x->cols, x->row_stride, 2);
-        DeviceView yv(uc, row_ptr(y, r0), type, n, x->cols, y->row_stride, 2);
+        DeviceView xv = DeviceView::rows(uc, x, r0, n), yv = DeviceView::rows(uc, y, r0, n);
         // A kernel without weight (bias) never reads it: x's first row serves as a valid buffer.
         DeviceView wv(uc, weight ? weight : x->data, type, 1, x->cols, x->cols, 1);
         DeviceView bv(uc, bias ? bias : x->data, type, 1, x->cols, x->cols, 1);
-        DeviceView mv(uc, reinterpret_cast<const void *>(m + r0 * sizeof(float)), kF32, 1, n, n, 1);
-        DeviceView sv(uc, reinterpret_cast<const void *>(is + r0 * sizeof(float)), kF32, 1, n, n, 1);
+        DeviceView mv = DeviceView::row_floats(uc, m, r0, n), sv = DeviceView::row_floats(uc, is, r0, n);
         int rc = -1;
         if (xv.wrapped && yv.wrapped && wv.wrapped && bv.wrapped && mv.wrapped && sv.wrapped)
             rc = reinterpret_cast<LayerNormFn>(c.kernel->fn)(uc, &xv.buf, &wv.buf, &bv.buf, eps, &yv.buf, &mv.buf,

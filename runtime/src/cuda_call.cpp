@@ -155,6 +155,17 @@ DeviceView::~DeviceView() {
     if (wrapped) halide_cuda_detach_device_ptr(user_context, &buf);
 }
 
+DeviceView DeviceView::rows(void *uc, const nf_matrix *m, int64_t r0, int64_t n) {
+    const char *start = static_cast<const char *>(m->data) +
+                        r0 * m->row_stride * static_cast<int64_t>(dtype_size(m->dtype));
+    return DeviceView(uc, start, halide_type_of_dtype(m->dtype), n, m->cols, m->row_stride, 2);
+}
+
+DeviceView DeviceView::row_floats(void *uc, CUdeviceptr base, int64_t r0, int64_t n) {
+    return DeviceView(uc, reinterpret_cast<const void *>(base + r0 * sizeof(float)),
+                      halide_type_t(halide_type_float, 32), 1, n, n, 1);
+}
+
 // A NULL stream means the current context's default stream, so ctx is made current around the
 // allocation and the free.
 CUresult DeviceScratch::alloc(size_t bytes) {

@@ -40,6 +40,10 @@ struct DeviceView {
     DeviceView(void *uc, const void *data, halide_type_t type, int64_t rows, int64_t cols, int64_t stride,
                int dimensions);
     ~DeviceView();
+    // Rows [r0, r0 + n) of m, in m's dtype.
+    static DeviceView rows(void *uc, const nf_matrix *m, int64_t r0, int64_t n);
+    // Floats [r0, r0 + n) of a per-row device vector starting at `base`.
+    static DeviceView row_floats(void *uc, CUdeviceptr base, int64_t r0, int64_t n);
     DeviceView(const DeviceView &) = delete;
     DeviceView &operator=(const DeviceView &) = delete;
 };
