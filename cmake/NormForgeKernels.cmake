@@ -149,8 +149,9 @@ endfunction()
 # nf_kernel_specs(<family> <out>): one entry per kernel of the family, each a list joined with
 # "|": name, op, dtype, weight mode, rounding, shape class, generator params (space-separated),
 # db entry, knob text, stream_rows, bias (0/1), generator.
-# The family "cuda" has the ops of NF_CUDA_OPS, each in the classes gpu (any row length) and
-# gpu_staged (rows staged in shared memory; the runtime picks it when they fit).
+# The family "cuda" has the ops of NF_CUDA_OPS, each in the classes gpu (any row length),
+# gpu_staged (rows staged in shared memory; the runtime picks it when they fit) and
+# gpu_unaligned (rows not on 8-byte boundaries).
 function(nf_kernel_specs family out)
   set(specs "")
   set(ops ${NF_OPS})
@@ -164,7 +165,7 @@ function(nf_kernel_specs family out)
       nf_op_variants(variants ${op} ${dtype})
       set(classes ${NF_CLASSES_${op}})
       if (family STREQUAL "cuda")
-        set(classes gpu gpu_staged)
+        set(classes gpu gpu_staged gpu_unaligned)
       endif ()
       foreach (cls IN LISTS classes)
         nf_lookup_knobs(knobs ${family} ${op} ${dtype} ${cls})

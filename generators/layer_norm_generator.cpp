@@ -24,15 +24,20 @@ public:
     GeneratorParam<int> unroll{"unroll", 1};
     GeneratorParam<int> rows_per_block{"rows_per_block", 4};  // CUDA only
     GeneratorParam<int> stage{"stage", 0};                    // CUDA only
+    GeneratorParam<int> out_unroll{"out_unroll", 1};          // CUDA only
+    GeneratorParam<int> aligned{"aligned", 1};                // CUDA only
+    GeneratorParam<int> warps_per_row{"warps_per_row", 1};    // CUDA only
 
     Input<Halide::Buffer<>> x{"x", 2};
     Input<Halide::Buffer<>> weight{"weight", 1};
     Input<Halide::Buffer<>> bias{"bias", 1};
     Input<float> eps{"eps"};
     Output<Halide::Buffer<>> y{"y", 2};
-    Output<Halide::Buffer<>> stats{"stats", {Halide::Float(32), Halide::Float(32)}, 1};
+    // (rows) pairs; on a GPU (1, rows), as rms_norm's inv_rms.
+    Output<Halide::Buffer<>> stats{"stats", {Halide::Float(32), Halide::Float(32)}};
 
     void configure() {
+        stats.set_dimensions(get_target().has_gpu_feature() ? 2 : 1);
         x.set_type(dtype);
         weight.set_type(dtype);
         bias.set_type(dtype);
@@ -42,10 +47,15 @@ public:
     void generate() {
         using namespace Halide;
         bf16_conversion_via_bits() = get_target().has_gpu_feature();
+        row_sum_full_chunks() = get_target().has_gpu_feature();
         Expr cols = x.dim(0).extent();
         LayerNormFuncs f = define_layer_norm(x, weight, bias, cols, eps, dtype, has_weight, has_bias);
         y(f.c, f.r) = f.y(f.c, f.r);
-        stats(f.r) = Tuple(f.mean(f.r), f.inv_std(f.r));
+        if (get_target().has_gpu_feature()) {
+            stats(f.c, f.r) = Tuple(f.mean(f.r), f.inv_std(f.r));
+        } else {
+            stats(f.r) = Tuple(f.mean(f.r), f.inv_std(f.r));
+        }
 
         x.dim(0).set_min(0);
         y.dim(0).set_min(0);
@@ -53,12 +63,22 @@ public:
         weight.set_estimates({{0, 4096}});
         bias.set_estimates({{0, 4096}});
         y.set_estimates({{0, 4096}, {0, 4096}});
-        stats.set_estimates({{0, 4096}});
+        if (get_target().has_gpu_feature()) {
+            stats.set_estimates({{0, 1}, {0, 4096}});
+        } else {
+            stats.set_estimates({{0, 4096}});
+        }
         eps.set_estimate(1e-5f);
 
         if (using_autoscheduler()) return;
         if (get_target().has_gpu_feature()) {
-            GpuKnobs g{rows_per_block, unroll, stage};
+            GpuKnobs g{rows_per_block, unroll, stage, out_unroll, aligned, warps_per_row};
+            if (g.aligned) {
+                promise_gpu_alignment(x);
+                promise_gpu_alignment(weight);
+                promise_gpu_alignment(bias);
+                promise_gpu_alignment(Halide::Func(y).output_buffers()[0]);
+            }
             if (!check_gpu_knobs_or_report("layer_norm", g)) std::exit(1);
             schedule_layer_norm_cuda(f, y, stats, g, dtype, x);
             return;

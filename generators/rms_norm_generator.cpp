@@ -36,15 +36,22 @@ public:
     GeneratorParam<int> unroll{"unroll", 1};
     GeneratorParam<int> rows_per_block{"rows_per_block", 4};  // CUDA only
     GeneratorParam<int> stage{"stage", 0};                    // CUDA only
+    GeneratorParam<int> out_unroll{"out_unroll", 1};          // CUDA only
+    GeneratorParam<int> aligned{"aligned", 1};                // CUDA only
+    GeneratorParam<int> warps_per_row{"warps_per_row", 1};    // CUDA only
+    GeneratorParam<int> split_chunks{"split_chunks", 0};      // CUDA only
 
     Input<Halide::Buffer<>> *x;
     Input<Halide::Buffer<>> *residual = nullptr;
     Input<Halide::Buffer<>> *weight;
     Input<float> eps{"eps"};
     Output<Halide::Buffer<>> *y;
-    Output<Halide::Buffer<float, 1>> inv_rms{"inv_rms"};
+    // (rows) floats; on a GPU (1, rows): a unit first dimension lets the CUDA schedule write it
+    // from the loops of y (schedules/cuda.h).
+    Output<Halide::Buffer<float>> inv_rms{"inv_rms"};
 
     void configure() {
+        inv_rms.set_dimensions(get_target().has_gpu_feature() ? 2 : 1);
         x = add_input<Halide::Buffer<>>("x", dtype, 2);
         if (op == Op::RmsNormResidual) residual = add_input<Halide::Buffer<>>("residual", dtype, 2);
         weight = add_input<Halide::Buffer<>>("weight", dtype, 1);
@@ -60,6 +67,7 @@ public:
     void generate() {
         using namespace Halide;
         bf16_conversion_via_bits() = get_target().has_gpu_feature();
+        row_sum_full_chunks() = get_target().has_gpu_feature();
         Expr cols = x->dim(0).extent();
         Func input = *x;
         Func sum("residual_sum");
@@ -76,19 +84,33 @@ public:
         } else {
             (*y)(f.c, f.r) = f.y(f.c, f.r);
         }
-        inv_rms(f.r) = f.inv_rms(f.r);
+        if (get_target().has_gpu_feature()) {
+            inv_rms(f.c, f.r) = f.inv_rms(f.r);
+        } else {
+            inv_rms(f.r) = f.inv_rms(f.r);
+        }
 
         x->dim(0).set_min(0);
         Func(*y).output_buffers()[0].dim(0).set_min(0);  // a Tuple's other buffers follow the first
         x->set_estimates({{0, 4096}, {0, 4096}});
         weight->set_estimates({{0, 4096}});
         y->set_estimates({{0, 4096}, {0, 4096}});
-        inv_rms.set_estimates({{0, 4096}});
+        if (get_target().has_gpu_feature()) {
+            inv_rms.set_estimates({{0, 1}, {0, 4096}});
+        } else {
+            inv_rms.set_estimates({{0, 4096}});
+        }
         eps.set_estimate(1e-6f);
 
         if (using_autoscheduler()) return;
         if (get_target().has_gpu_feature()) {
-            GpuKnobs g{rows_per_block, unroll, stage};
+            GpuKnobs g{rows_per_block, unroll, stage, out_unroll, aligned, warps_per_row, split_chunks};
+            if (g.aligned) {
+                promise_gpu_alignment(*x);
+                if (residual) promise_gpu_alignment(*residual);
+                promise_gpu_alignment(*weight);
+                for (Halide::OutputImageParam b : Func(*y).output_buffers()) promise_gpu_alignment(b);
+            }
             if (!check_gpu_knobs_or_report("rms_norm", g)) std::exit(1);
             schedule_rms_norm_cuda(f, *y, inv_rms, g, dtype, input);
             return;

@@ -25,6 +25,18 @@ namespace normforge {
 constexpr int kLanes = 64;   // independent partial sums per row
 constexpr int kGroups = 64;  // lane groups per chunk: a chunk is kLanes * kGroups = 4096 elements
 
+// How the last, partial chunk is expressed (the sum is the same bit for bit either way):
+// false: its missing groups are skipped (an RDom predicate: no wasted work, what the CPU kernels
+// use); true: every chunk has all kGroups groups and a missing group adds +0.0f. Adding +0.0f
+// never changes an accumulator that starts at +0.0f (it cannot become -0.0f, and x + 0 = x for
+// every other x, Inf and NaN included), so the bits agree; the group loop then has a constant
+// trip count, which GPU kernels need to unroll it without a branch per load (each branch
+// serialises the loads behind it). Set by generators compiling for a GPU.
+inline bool &row_sum_full_chunks() {
+    static bool on = false;
+    return on;
+}
+
 // The Funcs and RDoms of one row sum, for the schedule. Nothing in here says how anything is
 // computed.
 struct RowSum {
@@ -52,12 +64,19 @@ inline RowSum define_row_sum(const std::string &name, const Halide::Func &term,
     Expr full_groups = cols / kLanes;  // complete groups of 64
     Expr num_chunks = (full_groups + kGroups - 1) / kGroups;
     s.k = RDom(0, kGroups, name + "_k");
-    s.k.where(j * kGroups + s.k < full_groups);
     s.chunk_sum(l, j, r) = 0.0f;
-    // The where() clause keeps every index below full_groups * kLanes <= cols; bounds
-    // inference does not see through it, so say so (no clamp is generated).
-    Expr col = unsafe_promise_clamped((j * kGroups + s.k) * kLanes + l, 0, cols - 1);
-    s.chunk_sum(l, j, r) = strict_float(s.chunk_sum(l, j, r) + term(col, r));
+    if (row_sum_full_chunks()) {
+        Expr group = j * kGroups + s.k;
+        Expr col = clamp(group * kLanes + l, 0, cols - 1);  // a missing group reads a valid element
+        s.chunk_sum(l, j, r) =
+            strict_float(s.chunk_sum(l, j, r) + select(group < full_groups, term(col, r), 0.0f));
+    } else {
+        s.k.where(j * kGroups + s.k < full_groups);
+        // The where() clause keeps every index below full_groups * kLanes <= cols; bounds
+        // inference does not see through it, so say so (no clamp is generated).
+        Expr col = unsafe_promise_clamped((j * kGroups + s.k) * kLanes + l, 0, cols - 1);
+        s.chunk_sum(l, j, r) = strict_float(s.chunk_sum(l, j, r) + term(col, r));
+    }
 
     s.chunks = RDom(0, num_chunks, name + "_chunks");
     s.tail = RDom(0, kLanes, name + "_tail");

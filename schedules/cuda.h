@@ -15,6 +15,7 @@
 // Rows are independent, so a block is just rows_per_block independent warps.
 #pragma once
 
+#include <algorithm>
 #include <cstdio>
 
 #include "Halide.h"
@@ -26,83 +27,183 @@ namespace normforge {
 
 constexpr int kWarpLanes = 32;
 
-// One fixed-order row sum computed at `at` (a loop over single rows, inside one warp).
-inline void schedule_row_sum_cuda(RowSum &s, const Halide::LoopLevel &at, const GpuKnobs &k) {
+// One fixed-order row sum whose lane sums and tree are computed at `row` (a loop over single
+// rows, inside one warp). Its chunks are summed either there too, in turn (the warp reads the
+// whole row), or, with `chunks_by_warp` (several warps per row: the wide kernels), at `block`:
+// the 4096-element chunks of the fixed order are independent sums, so warp w sums chunks w,
+// w + W, ... of the staged row in its registers and leaves their 64 lane sums in shared memory,
+// and every warp then adds the chunks' lane sums in order, the tail and the tree (the staged
+// row is read once, not once per warp).
+inline void schedule_row_sum_cuda(RowSum &s, const Halide::LoopLevel &row, const GpuKnobs &k,
+                                  bool chunks_by_warp = false,
+                                  const Halide::LoopLevel &block = Halide::LoopLevel::root()) {
     using namespace Halide;
-    Var lt("lt"), lv("lv");
+    Var lt("lt"), lv("lv"), jo("jo"), ji("ji");
     RVar kt("kt"), kv("kv");
     const int per_lane = kLanes / kWarpLanes;  // 2 summation lanes per thread
     Var r = s.lane_sum.args()[1];
-    s.lane_sum.compute_at(at).bound_storage(r, 1).split(s.l, lt, lv, per_lane).unroll(lv).gpu_lanes(lt);
+    s.lane_sum.compute_at(row).bound_storage(r, 1).split(s.l, lt, lv, per_lane).unroll(lv).gpu_lanes(lt);
     s.lane_sum.update(0).split(s.l, lt, lv, per_lane).reorder(lv, lt, s.chunks.x)
         .unroll(lv).gpu_lanes(lt);
     s.lane_sum.update(1).split(s.tail, kt, kv, per_lane, TailStrategy::GuardWithIf)
         .reorder(kv, kt).gpu_lanes(kt).unroll(kv);
-    s.chunk_sum.compute_at(s.lane_sum, s.chunks.x).split(s.l, lt, lv, per_lane).unroll(lv).gpu_lanes(lt);
+    if (chunks_by_warp) {
+        Func chunks = s.chunk_sum.in(s.lane_sum);
+        Var cl = chunks.args()[0], cj = chunks.args()[1], cr = chunks.args()[2];
+        chunks.compute_at(block)
+            .store_in(MemoryType::GPUShared)
+            .split(cj, jo, ji, k.warps_per_row, TailStrategy::GuardWithIf)
+            .split(cl, lt, lv, per_lane)
+            .reorder(lv, lt, ji, jo, cr)
+            .gpu_threads(ji)
+            .gpu_lanes(lt)
+            .vectorize(lv);
+        s.chunk_sum.compute_at(chunks, ji);
+    } else {
+        s.chunk_sum.compute_at(s.lane_sum, s.chunks.x);
+    }
+    s.chunk_sum.split(s.l, lt, lv, per_lane).unroll(lv).gpu_lanes(lt);
+    // A constant trip count (row_sum_full_chunks): the unrolled loads are issued back to back.
     s.chunk_sum.update().split(s.l, lt, lv, per_lane).reorder(lv, lt, s.k.x)
-        .unroll(lv).gpu_lanes(lt).unroll(s.k.x, k.unroll);
+        .vectorize(lv).gpu_lanes(lt).unroll(s.k.x, k.unroll, TailStrategy::GuardWithIf);
     // The tree's levels live in lanes (32, 16, ... 2 values): each level reads the previous
     // level's values from other lanes with warp shuffles. The last add (2 -> 1) is inlined into
     // inv_rms, which every lane computes for itself.
     for (size_t i = 0; i + 1 < s.tree.size(); i++) {
-        s.tree[i].compute_at(at).bound_storage(r, 1).gpu_lanes(s.tree[i].args()[0]);
+        s.tree[i].compute_at(row).bound_storage(r, 1).gpu_lanes(s.tree[i].args()[0]);
     }
 }
 
-// y / inv_out are the pipeline outputs; f.y is inlined into y.
-// The output loops every op shares: rows_per_block rows per block, a warp per row, 16-byte
-// vectors per lane; the rows optionally staged in shared memory (k.stage); and the per-row
-// statistic output `stat_out` written in the same loop. Returns the loop level of one row.
-inline Halide::LoopLevel schedule_rows_cuda(Halide::Func y, Halide::Func stat_out, const Halide::Var &c,
+// One kernel writes y and the per-row statistic (1 x rows: schedules write it from y's loops),
+// so both must cover the same rows (a Tuple's other buffers follow its first).
+inline void constrain_stat_out(Halide::Func y, Halide::Func stat_out) {
+    Halide::OutputImageParam y_buf = y.output_buffers()[0], s_buf = stat_out.output_buffers()[0];
+    s_buf.dim(0).set_bounds(0, 1);
+    s_buf.dim(1).set_bounds(y_buf.dim(1).min(), y_buf.dim(1).extent());
+}
+
+// The block's rows of `input` copied into shared memory once (16-byte vectors per lane, `unroll`
+// of them in flight), for both passes to read there. Computed at the block level `at`, so that a
+// block barrier separates the copy from the passes, whose lanes read what other lanes wrote.
+// warps == 1: a warp copies each row (rows on the block's warps); warps > 1: one row, shared by
+// that many warps.
+inline void stage_rows_in_shared(Halide::Func y, Halide::Func input, const Halide::LoopLevel &at, int vec,
+                                 int warps, int unroll) {
+    using namespace Halide;
+    Func staged = input.in();
+    Var sc = staged.args()[0], sr = staged.args()[1];
+    Var sco("sco"), scu("scu"), sw("sw"), st("st"), sv("sv");
+    // Exactly the row (bounds inference widens it by a clamp's slack, and the copy would then
+    // start off the vector alignment).
+    OutputImageParam out = y.output_buffers()[0];
+    staged.bound(sc, 0, out.dim(0).extent())
+        .compute_at(at)
+        .store_in(MemoryType::GPUShared)
+        .align_storage(sc, vec)
+        .split(sc, sco, st, vec * kWarpLanes * warps, TailStrategy::GuardWithIf);
+    if (warps > 1) staged.split(st, sw, st, vec * kWarpLanes, TailStrategy::GuardWithIf);
+    staged.split(st, st, sv, vec, TailStrategy::GuardWithIf)
+        .split(sco, sco, scu, unroll, TailStrategy::GuardWithIf)
+        .gpu_lanes(st)
+        .unroll(scu)
+        .vectorize(sv);
+    if (warps > 1) {
+        staged.reorder(sv, scu, sco, st, sw, sr).gpu_threads(sw);
+    } else {
+        staged.reorder(sv, scu, sco, st, sr).gpu_threads(sr);
+    }
+}
+
+struct GpuRowLoops {
+    Halide::LoopLevel block, row;  // one thread block (rows_per_block rows), one row (a warp)
+};
+
+// One row per block of warps_per_row warps: all of them copy the row into shared memory (many
+// loads in flight per row), each sums it in the fixed order, and they share the output pass.
+inline GpuRowLoops schedule_rows_cuda_wide(Halide::Func y, Halide::Func stat_out, const Halide::Var &c,
+                                           const Halide::Var &r, const GpuKnobs &k, const Halide::Type &dtype,
+                                           Halide::Func input) {
+    using namespace Halide;
+    Var co("co"), cu("cu"), w("w"), t("t"), v("v");
+    const int vec = 16 / dtype.bytes();
+    const int W = k.warps_per_row;
+    y.split(c, co, t, vec * kWarpLanes * W, TailStrategy::GuardWithIf)
+        .split(t, w, t, vec * kWarpLanes, TailStrategy::GuardWithIf)
+        .split(t, t, v, vec, TailStrategy::GuardWithIf)
+        .split(co, co, cu, k.out_unroll, TailStrategy::GuardWithIf)
+        .reorder(v, cu, co, t, w, r)
+        .unroll(cu)
+        .gpu_blocks(r)
+        .gpu_threads(w)
+        .gpu_lanes(t)
+        .vectorize(v);
+    stage_rows_in_shared(y, input, LoopLevel(y, r), vec, W, k.unroll);
+    constrain_stat_out(y, stat_out);
+    // Every warp sums the staged row itself (the same fixed order, from shared memory): its
+    // statistic stays in registers, and no warp waits on another after the copy. The statistic
+    // (1 x rows) is split like y's columns, so that its one element is written in y's warp loop.
+    Var sco2("co"), st2("t"), sw2("w"), sv2("v");
+    stat_out.split(c, sco2, st2, vec * kWarpLanes * W, TailStrategy::GuardWithIf)
+        .split(st2, sw2, st2, vec * kWarpLanes, TailStrategy::GuardWithIf)
+        .split(st2, st2, sv2, vec, TailStrategy::GuardWithIf)
+        .reorder(sv2, sco2, st2, sw2, r)
+        .gpu_blocks(r)
+        .gpu_threads(sw2)
+        .gpu_lanes(st2);
+    stat_out.compute_with(y, w);
+    return {LoopLevel(y, r), LoopLevel(y, w)};
+}
+
+// The output loops every op shares (y and inv_out are the pipeline outputs; f.y is inlined
+// into y): rows_per_block rows per block, a warp per row, 16-byte vectors per lane; the rows
+// optionally staged in shared memory (k.stage); and the per-row statistic output `stat_out`
+// written in the same loop. With warps_per_row > 1: schedule_rows_cuda_wide. Returns the loop
+// levels of one block and one row.
+inline GpuRowLoops schedule_rows_cuda(Halide::Func y, Halide::Func stat_out, const Halide::Var &c,
                                             const Halide::Var &r, const GpuKnobs &k, const Halide::Type &dtype,
                                             Halide::Func input) {
     using namespace Halide;
-    Var ro("ro"), ri("ri"), co("co"), t("t"), v("v");
+    if (k.warps_per_row > 1) return schedule_rows_cuda_wide(y, stat_out, c, r, k, dtype, input);
+    Var ro("ro"), ri("ri"), co("co"), cu("cu"), t("t"), v("v");
     const int vec = 16 / dtype.bytes();
     y.split(r, ro, ri, k.rows_per_block, TailStrategy::GuardWithIf)
         .split(c, co, t, vec * kWarpLanes, TailStrategy::GuardWithIf)
         .split(t, t, v, vec, TailStrategy::GuardWithIf)
-        .reorder(v, co, t, ri, ro)
+        .split(co, co, cu, k.out_unroll, TailStrategy::GuardWithIf)
+        .reorder(v, cu, co, t, ri, ro)
+        .unroll(cu)
         .gpu_blocks(ro)
         .gpu_threads(ri)
         .gpu_lanes(t)
         .vectorize(v);
-    if (k.stage) {
-        // The row is copied into shared memory once (16-byte vectors per lane, `unroll` loads in
-        // flight), and both passes read it there. Computed at the block level (all its rows, a
-        // warp per row) so that a block barrier separates the copy from the passes, whose lanes
-        // read what other lanes wrote.
-        Func staged = input.in();
-        Var sc = staged.args()[0], sr = staged.args()[1];
-        Var sco("sco"), scu("scu"), st("st"), sv("sv");
-        staged.compute_at(y, ro)
-            .store_in(MemoryType::GPUShared)
-            .split(sc, sco, st, vec * kWarpLanes, TailStrategy::GuardWithIf)
-            .split(st, st, sv, vec, TailStrategy::GuardWithIf)
-            .split(sco, sco, scu, k.unroll, TailStrategy::GuardWithIf)
-            .reorder(sv, scu, sco, st, sr)
-            .gpu_threads(sr)
-            .gpu_lanes(st)
-            .unroll(scu)
-            .vectorize(sv);
-    }
-    // One kernel writes both outputs (rows fused), so both must cover the same rows (a Tuple's
-    // other buffers follow its first).
-    OutputImageParam y_buf = y.output_buffers()[0];
-    stat_out.output_buffers()[0].dim(0).set_bounds(y_buf.dim(1).min(), y_buf.dim(1).extent());
+    if (k.stage) stage_rows_in_shared(y, input, LoopLevel(y, ro), vec, 1, k.unroll);
+    constrain_stat_out(y, stat_out);
     stat_out.split(r, ro, ri, k.rows_per_block, TailStrategy::GuardWithIf)
+        .reorder(c, ri, ro)
         .gpu_blocks(ro)
         .gpu_threads(ri);
     stat_out.compute_with(y, ri);
-    return LoopLevel(y, ri);
+    return {LoopLevel(y, ro), LoopLevel(y, ri)};
+}
+
+// Halide's PTX code generator accesses memory in pieces of at most 8 bytes, and only as wide as
+// it can prove the address aligned. The CUDA kernels therefore assume every row starts on an
+// 8-byte boundary (base pointer and row stride in bytes both multiples of 8): the runtime checks
+// this and picks the unaligned kernel otherwise. Call on each buffer parameter.
+constexpr int kGpuAlignBytes = 8;
+inline void promise_gpu_alignment(Halide::OutputImageParam b) {
+    const int elems = std::max(1, kGpuAlignBytes / b.type().bytes());
+    b.set_host_alignment(kGpuAlignBytes);
+    if (b.dimensions() > 1) b.dim(1).set_stride((b.dim(1).stride() / elems) * elems);
 }
 
 // The generators' check of the CUDA knobs they were given (a build-time error, like
 // check_knobs_or_report for the CPU families).
 inline bool check_gpu_knobs_or_report(const char *generator, const GpuKnobs &k) {
     if (valid_gpu_knobs(k)) return true;
-    std::fprintf(stderr, "%s generator: invalid CUDA knobs rows_per_block=%d unroll=%d stage=%d\n", generator,
-                 k.rows_per_block, k.unroll, k.stage);
+    std::fprintf(stderr,
+                 "%s generator: invalid CUDA knobs rows_per_block=%d unroll=%d stage=%d out_unroll=%d aligned=%d\n",
+                 generator, k.rows_per_block, k.unroll, k.stage, k.out_unroll, k.aligned);
     return false;
 }
 
@@ -111,17 +212,21 @@ inline bool check_gpu_knobs_or_report(const char *generator, const GpuKnobs &k) 
 // inlined: its few operations are hoisted out of the column loop.
 inline void schedule_rms_norm_cuda(RmsNormFuncs &f, Halide::Func y, Halide::Func inv_out,
                                    const GpuKnobs &k, const Halide::Type &dtype, Halide::Func input) {
-    Halide::LoopLevel row = schedule_rows_cuda(y, inv_out, f.c, f.r, k, dtype, input);
-    schedule_row_sum_cuda(f.ss, row, k);
+    GpuRowLoops loops = schedule_rows_cuda(y, inv_out, f.c, f.r, k, dtype, input);
+    schedule_row_sum_cuda(f.ss, loops.row, k, k.warps_per_row > 1 && k.split_chunks, loops.block);
 }
 
 // LayerNorm: both row sums (of x - x0, then of the squared deviations) in the warp, one after
-// the other; x0, the mean and inv_std inlined.
+// the other; the mean and inv_std inlined; x0 in shared memory (re-reading kernels).
 inline void schedule_layer_norm_cuda(LayerNormFuncs &f, Halide::Func y, Halide::Func stats,
                                      const GpuKnobs &k, const Halide::Type &dtype, Halide::Func input) {
-    Halide::LoopLevel row = schedule_rows_cuda(y, stats, f.c, f.r, k, dtype, input);
-    schedule_row_sum_cuda(f.sum, row, k);
-    schedule_row_sum_cuda(f.ss, row, k);
+    GpuRowLoops loops = schedule_rows_cuda(y, stats, f.c, f.r, k, dtype, input);
+    schedule_row_sum_cuda(f.sum, loops.row, k);
+    schedule_row_sum_cuda(f.ss, loops.row, k);
+    // The shift x0 = x(0, r) is read once per row into shared memory before any output is
+    // written: inlined, the output pass would re-read it from x, which an in-place call has
+    // already overwritten by then (found on an H200: 9 x 8195 f32 in place).
+    f.x0.compute_at(loops.block).store_in(Halide::MemoryType::GPUShared).gpu_threads(f.x0.args()[0]);
 }
 
 }  // namespace normforge

@@ -23,11 +23,21 @@ struct GpuKnobs {
     int unroll = 4;          // unroll of the chunk loop of the row sum (loads in flight per thread)
     int stage = 0;           // 1: each warp copies its row into shared memory first, and both
                              // passes read it there (x read from global memory exactly once)
+    int out_unroll = 1;      // unroll of the output pass (16-byte vectors in flight per thread)
+    int aligned = 1;         // 1: rows start on 8-byte boundaries (wide loads and stores; the
+                             // runtime checks the pointers and strides), 0: any alignment
+    int warps_per_row = 1;   // > 1: one row per block of this many warps, staged in shared
+                             // memory by all of them (rows_per_block and stage are then 1)
+    int split_chunks = 0;    // with warps_per_row > 1 (RMSNorm): 1 = the warps share the row
+                             // sum's chunks, 0 = every warp sums the whole row
 };
 
 inline bool valid_gpu_knobs(const GpuKnobs &k) {
     return k.rows_per_block >= 1 && k.rows_per_block <= 32 && k.unroll >= 1 && k.unroll <= 16 &&
-           (k.stage == 0 || k.stage == 1);
+           (k.stage == 0 || k.stage == 1) && k.out_unroll >= 1 && k.out_unroll <= 8 &&
+           (k.aligned == 0 || k.aligned == 1) && k.warps_per_row >= 1 && k.warps_per_row <= 32 &&
+           (k.warps_per_row == 1 || (k.rows_per_block == 1 && k.stage == 1)) &&
+           (k.split_chunks == 0 || k.split_chunks == 1);
 }
 
 // One knob's name, allowed values, and the generator param it maps to.

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Checks the PTX embedded in every CUDA kernel: for the capability its name ends with (_sm86,
 # _sm70), one kernel entry, warp shuffles for the row sum's tree, IEEE (not approximate) sqrt
-# and division, shared memory and a barrier in the staged kernels; and that the bundled
+# and division, 8-byte loads in the kernels for aligned rows, shared memory and a barrier in the
+# staged kernels; and that the bundled
 # libnormforge.a carries them all. Usage: check_cuda_ptx.sh <libnormforge.a> <kernel archives...>
 set -u
 bundle="$1"; shift
@@ -20,7 +21,12 @@ for lib in "$@"; do
   if grep -qE 'sqrt\.approx|rsqrt|div\.(approx|full)|rcp\.approx' <<<"$ptx"; then
     echo "FAIL $name: approximate sqrt, division or reciprocal"; fail=1
   fi
-  if [[ "$name" == *_gpu_staged ]]; then
+  if [[ "$name" != *_gpu_unaligned_sm* ]]; then
+    # rows on 8-byte boundaries are read in 8-byte pieces (Halide's PTX accesses are at most 8)
+    grep -qE 'ld\.global\.nc\.(v2\.b32|v4\.b16|b64|v2\.f32)' <<<"$ptx" ||
+      { echo "FAIL $name: no 8-byte loads (the aligned kernels read rows in 8-byte pieces)"; fail=1; }
+  fi
+  if [[ "$name" == *_gpu_staged_sm* ]]; then
     # rows staged in shared memory, with a barrier between the copy and the passes reading it
     grep -q 'st\.shared' <<<"$ptx" || { echo "FAIL $name: no shared-memory staging"; fail=1; }
     grep -q 'bar\.sync' <<<"$ptx" || { echo "FAIL $name: no barrier after staging"; fail=1; }

@@ -121,8 +121,9 @@ struct DeviceBuffer {
         if (ptr) d->cuMemFree(ptr);
     }
     void *get() const { return reinterpret_cast<void *>(ptr); }
-    void upload(const void *host) { ASSERT_EQ(d->cuMemcpyHtoD(ptr, host, bytes), 0); }
-    void download(void *host) { ASSERT_EQ(d->cuMemcpyDtoH(host, ptr, bytes), 0); }
+    // `skip` bytes in: a view that starts off the allocation's alignment.
+    void upload(const void *host, size_t skip = 0) { ASSERT_EQ(d->cuMemcpyHtoD(ptr + skip, host, bytes - skip), 0); }
+    void download(void *host, size_t skip = 0) { ASSERT_EQ(d->cuMemcpyDtoH(host, ptr + skip, bytes - skip), 0); }
 };
 
 // Each GPU test runs with device 0's primary context current (what the CUDA runtime API uses).
@@ -150,6 +151,7 @@ protected:
 struct GpuCase {
     int64_t rows, cols, pad;
     bool in_place, want_inv, own_stream;
+    int64_t shift = 0;  // the views start this many elements into their allocations
 };
 
 // One nf_cuda_rms_norm call on device copies of x/w/y, checked against the float64 reference
@@ -159,32 +161,34 @@ void run_gpu_case(const CudaDriver *d, nf_dtype dt, nf_weight_mode m, nf_roundin
     SCOPED_TRACE(std::string(dtype_str(dt)) + " " + mode_str(m) + (rnd ? " llama" : " once") +
                  " rows=" + std::to_string(cs.rows) + " cols=" + std::to_string(cs.cols) +
                  " pad=" + std::to_string(cs.pad) + (cs.in_place ? " in-place" : "") +
-                 (cs.own_stream ? " stream" : ""));
+                 (cs.own_stream ? " stream" : "") + " shift=" + std::to_string(cs.shift));
     nf_norm_params p{1e-5f, m, rnd};
     Matrix x(dt, cs.rows, cs.cols, cs.pad), y(dt, cs.rows, cs.cols, cs.pad);
     x.randomize(seed, 1.5);
     y.poison();
     Matrix w = random_weight(dt, cs.cols, seed + 1);
-    DeviceBuffer dx(d, x.bytes.size()), dy(d, y.bytes.size()), dw(d, w.bytes.size()),
+    const size_t skip = size_t(cs.shift) * elem_size(dt);
+    DeviceBuffer dx(d, x.bytes.size() + skip), dy(d, y.bytes.size() + skip), dw(d, w.bytes.size() + skip),
         dinv(d, size_t(cs.rows) * 4);
-    dx.upload(x.data());
-    dy.upload(y.data());
-    dw.upload(w.data());
+    dx.upload(x.data(), skip);
+    dy.upload(y.data(), skip);
+    dw.upload(w.data(), skip);
     std::vector<float> inv(size_t(cs.rows), -1.0f);
     dinv.upload(inv.data());
 
     CUstream stream = nullptr;
     if (cs.own_stream) ASSERT_EQ(d->cuStreamCreate(&stream, 1 /* non-blocking */), 0);
-    nf_matrix xv{dx.get(), dt, cs.rows, cs.cols, x.stride};
-    nf_matrix yv = cs.in_place ? xv : nf_matrix{dy.get(), dt, cs.rows, cs.cols, y.stride};
-    nf_status s = nf_cuda_rms_norm(&xv, m == NF_WEIGHT_NONE ? nullptr : dw.get(), &p, &yv,
+    auto at = [skip](const DeviceBuffer &b) { return static_cast<void *>(static_cast<char *>(b.get()) + skip); };
+    nf_matrix xv{at(dx), dt, cs.rows, cs.cols, x.stride};
+    nf_matrix yv = cs.in_place ? xv : nf_matrix{at(dy), dt, cs.rows, cs.cols, y.stride};
+    nf_status s = nf_cuda_rms_norm(&xv, m == NF_WEIGHT_NONE ? nullptr : at(dw), &p, &yv,
                                    cs.want_inv ? static_cast<float *>(dinv.get()) : nullptr, stream);
     ASSERT_EQ(s, NF_OK) << nf_last_error();
     ASSERT_EQ(d->cuStreamSynchronize(stream), 0);
     if (stream) d->cuStreamDestroy(stream);
 
     Matrix out = y;
-    (cs.in_place ? dx : dy).download(out.data());
+    (cs.in_place ? dx : dy).download(out.data(), skip);
     dinv.download(inv.data());
     int bad = 0;
     for (int64_t r = 0; r < cs.rows && bad < 5; r++) {
@@ -219,6 +223,10 @@ TEST_P(CudaGpuVariants, MatchesReference) {
         {5, 1, 0, false, true, false},       // one column
         {130, 256, 0, true, false, false},   // rows past one block, in place, no inv_rms
         {3, 20000, 8, false, true, false},   // rows too long for shared memory: the re-reading kernel
+        // rows off 8-byte boundaries: the unaligned kernel (odd stride; views one element in)
+        {11, 4097, 0, false, true, true},
+        {6, 2048, 0, true, true, false, 1},
+        {4, 777, 2, false, true, false, 3},
     };
     uint32_t seed = 100;
     for (const GpuCase &cs : cases) run_gpu_case(d, dt, m, rnd, cs, seed++);
@@ -286,12 +294,28 @@ TEST_F(CudaGpu, HostOwnedContextAndNoCurrentContext) {
     d->cuCtxSetCurrent(ctx);
 }
 
+// A context destroyed and created again usually gets the same handle: the kernels loaded for
+// the dead one must not be reused (the runtime tells contexts apart by their ids).
+TEST_F(CudaGpu, ContextDestroyedAndCreatedAgain) {
+    for (int round = 0; round < 3; round++) {
+        SCOPED_TRACE("round " + std::to_string(round));
+        CUcontext own = nullptr;
+        ASSERT_EQ(d->cuCtxCreate(&own, 0, dev), 0);  // becomes current
+        GpuCase cs{16, 2048, 0, false, true, true};
+        run_gpu_case(d, NF_F32, NF_WEIGHT_SCALE, NF_ROUND_ONCE, cs, 60 + round);
+        run_gpu_case(d, NF_BF16, NF_WEIGHT_ONE_PLUS, NF_ROUND_LLAMA, cs, 70 + round);
+        ASSERT_EQ(d->cuCtxDestroy(own), 0);
+    }
+    ASSERT_EQ(d->cuCtxSetCurrent(ctx), 0);
+}
+
 // Fused residual: residual <- round(x + residual); y <- rms_norm(that), in place on x too.
 TEST_F(CudaGpu, FusedResidual) {
     for (nf_dtype dt : {NF_F32, NF_F16, NF_BF16}) {
-        for (bool in_place : {false, true}) {
-            SCOPED_TRACE(std::string(dtype_str(dt)) + (in_place ? " in place" : ""));
-            const int64_t rows = 21, cols = 4096 + 33;
+        for (int variant = 0; variant < 4; variant++) {
+            const bool in_place = variant & 1;
+            const int64_t rows = 21, cols = variant < 2 ? 4096 + 33 : 4096 + 32;  // rows unaligned, aligned
+            SCOPED_TRACE(std::string(dtype_str(dt)) + (in_place ? " in place" : "") + " cols=" + std::to_string(cols));
             Matrix x(dt, rows, cols), res(dt, rows, cols), y(dt, rows, cols);
             x.randomize(11);
             res.randomize(12);
@@ -338,7 +362,8 @@ TEST_F(CudaGpu, LayerNorm) {
     };
     const LnCase cases[] = {{1, 4096, 0, true, true, true, false, 0.0},    {64, 4096, 0, false, false, false, false, 0.0},
                             {9, 8195, 5, true, false, true, true, 0.0},    {33, 63, 1, false, true, true, false, 0.0},
-                            {7, 1000, 0, true, true, true, false, 1e4},   {3, 20000, 0, true, true, true, false, 0.0}};
+                            {7, 1000, 0, true, true, true, false, 1e4},   {3, 20000, 0, true, true, true, false, 0.0},
+                            {5, 1001, 0, true, true, true, true, 0.0},     {4, 16001, 0, true, true, true, true, 0.0}};
     uint32_t seed = 300;
     for (nf_dtype dt : {NF_F32, NF_F16, NF_BF16}) {
         for (const LnCase &cs : cases) {

@@ -28,6 +28,14 @@ nf_status row_output(const char *fn, float *given, int64_t rows, DeviceScratch &
     return NF_OK;
 }
 
+// Whether every row of m (NULL: none) starts on an 8-byte boundary, and a vector's start.
+bool rows_aligned8(const nf_matrix *m) {
+    if (m == nullptr) return true;
+    const int64_t stride_bytes = m->row_stride * static_cast<int64_t>(dtype_size(m->dtype));
+    return reinterpret_cast<uintptr_t>(m->data) % 8 == 0 && stride_bytes % 8 == 0;
+}
+bool aligned8(const void *p) { return reinterpret_cast<uintptr_t>(p) % 8 == 0; }
+
 // Rows per launch for all the matrices of a call.
 int64_t launch_rows(const nf_matrix *a, const nf_matrix *b, const nf_matrix *c) {
     int64_t n = rows_per_launch(a);
@@ -45,10 +53,11 @@ nf_status cuda_rms(const char *fn, KernelOp op, const nf_matrix *x, nf_matrix *r
     if (x->rows == 0) return NF_OK;
     const size_t es = dtype_size(x->dtype);
     const bool has_weight = p->weight_mode != NF_WEIGHT_NONE;
-    const NamedSpan spans[] = {{"x", matrix_span(x)},
-                               {"y", matrix_span(y)},
-                               {"residual", matrix_span(residual)},
-                               {"weight", has_weight ? vector_span(weight, x->cols, es) : Span{}},
+    const NamedSpan spans[] = {{"x", matrix_span(x), rows_aligned8(x)},
+                               {"y", matrix_span(y), rows_aligned8(y)},
+                               {"residual", matrix_span(residual), rows_aligned8(residual)},
+                               {"weight", has_weight ? vector_span(weight, x->cols, es) : Span{},
+                                !has_weight || aligned8(weight)},
                                {"inv_rms", vector_span(inv_rms, x->rows, sizeof(float))}};
     CudaCall c;
     if (nf_status s = prepare_cuda_call(fn, d, op, x->dtype, p->weight_mode, p->rounding, 0, x->cols, x->data,
@@ -105,10 +114,10 @@ extern "C" nf_status nf_cuda_layer_norm(const nf_matrix *x, const void *weight, 
     if (nf_status s = cuda_driver_or_fail(fn, &d)) return s;
     if (x->rows == 0) return NF_OK;
     const size_t es = dtype_size(x->dtype);
-    const NamedSpan spans[] = {{"x", matrix_span(x)},
-                               {"y", matrix_span(y)},
-                               {"weight", vector_span(weight, x->cols, es)},
-                               {"bias", vector_span(bias, x->cols, es)},
+    const NamedSpan spans[] = {{"x", matrix_span(x), rows_aligned8(x)},
+                               {"y", matrix_span(y), rows_aligned8(y)},
+                               {"weight", vector_span(weight, x->cols, es), aligned8(weight)},
+                               {"bias", vector_span(bias, x->cols, es), aligned8(bias)},
                                {"mean", vector_span(mean, x->rows, sizeof(float))},
                                {"inv_std", vector_span(inv_std, x->rows, sizeof(float))}};
     CudaCall c;

@@ -47,6 +47,8 @@ nf_status choose_context(const char *fn, const CudaDriver *d, const void *x, CUc
     d->cuCtxGetCurrent(&ctx);
     if (ctx == nullptr) {
         CUresult r = d->cuPointerGetAttribute(&ctx, kPointerAttrContext, reinterpret_cast<CUdeviceptr>(x));
+        if (r == kCudaErrorInvalidValue)  // the driver does not know the address: host memory
+            return fail(NF_INVALID_ARGUMENT, "%s: x is not CUDA device memory (%s)", fn, cuda_error_name(r));
         if (r != kCudaSuccess || ctx == nullptr)
             return fail(NF_DEVICE_ERROR,
                         "%s: no current CUDA context on this thread, and x->data does not belong to "
@@ -57,6 +59,56 @@ nf_status choose_context(const char *fn, const CudaDriver *d, const void *x, CUc
     return NF_OK;
 }
 
+// The Halide runtime caches each kernel's loaded module per context handle. A context that is
+// destroyed and created again may get the same handle, and the cached module would then belong
+// to a dead context (CUDA_ERROR_INVALID_HANDLE, found on an H200 when a test released the
+// primary context between calls). Two defences, under one lock:
+//  * the primary context of a device NormForge ran on is retained for the life of the process
+//    (as the CUDA runtime API does), so it is never destroyed and re-created under us;
+//  * every other context is told apart by its unique id (cuCtxGetId, CUDA 12): a handle seen
+//    again with a new id first has its cached modules dropped (halide_device_release).
+pthread_mutex_t g_context_lock = PTHREAD_MUTEX_INITIALIZER;
+constexpr int kMaxDevices = 64;
+bool g_primary_retained[kMaxDevices];
+struct SeenContext {
+    CUcontext handle;
+    unsigned long long id;
+};
+SeenContext g_seen[256];
+int g_num_seen = 0;
+
+// With `ctx` current. Returns true when ctx's handle was seen before with another id.
+bool note_context(const CudaDriver *d, CUcontext ctx) {
+    pthread_mutex_lock(&g_context_lock);
+    CUdevice dev = 0;
+    unsigned flags = 0;
+    int active = 0;
+    if (d->cuCtxGetDevice(&dev) == kCudaSuccess && dev >= 0 && dev < kMaxDevices && !g_primary_retained[dev] &&
+        d->cuDevicePrimaryCtxGetState(dev, &flags, &active) == kCudaSuccess && active) {
+        CUcontext primary = nullptr;
+        if (d->cuDevicePrimaryCtxRetain(&primary, dev) == kCudaSuccess) {
+            if (primary == ctx) g_primary_retained[dev] = true;  // kept: never released
+            else d->cuDevicePrimaryCtxRelease(dev);
+        }
+    }
+    bool recreated = false;
+    unsigned long long id = 0;
+    if (d->cuCtxGetId != nullptr && d->cuCtxGetId(ctx, &id) == kCudaSuccess) {
+        int i = 0;
+        while (i < g_num_seen && g_seen[i].handle != ctx) i++;
+        if (i < g_num_seen) {
+            recreated = g_seen[i].id != id;
+            g_seen[i].id = id;
+        } else if (g_num_seen < 256) {
+            g_seen[g_num_seen++] = {ctx, id};
+        } else {
+            g_seen[id % 256] = {ctx, id};  // full: forget one (at worst a later purge is missed)
+        }
+    }
+    pthread_mutex_unlock(&g_context_lock);
+    return recreated;
+}
+
 // `name` must lie entirely inside one device allocation (cudaMalloc, cuMemAlloc, managed or
 // host-registered memory): a host pointer or a too-small buffer is reported here instead of
 // faulting on the device (which would leave the caller's context unusable).
@@ -64,8 +116,16 @@ nf_status check_device_span(const char *fn, const CudaDriver *d, const char *nam
     if (s.begin == s.end) return NF_OK;
     CUdeviceptr p = reinterpret_cast<CUdeviceptr>(s.begin), start = 0;
     size_t size = 0;
-    CUresult r = d->cuPointerGetAttribute(&start, kPointerAttrRangeStart, p);
-    if (r == kCudaSuccess) r = d->cuPointerGetAttribute(&size, kPointerAttrRangeSize, p);
+    CUresult r;
+    if (d->cuPointerGetAttributes != nullptr) {  // one driver call for both
+        int attrs[2] = {kPointerAttrRangeStart, kPointerAttrRangeSize};
+        void *data[2] = {&start, &size};
+        r = d->cuPointerGetAttributes(2, attrs, data, p);
+        if (r == kCudaSuccess && size == 0) r = kCudaErrorInvalidValue;  // not known to the driver
+    } else {
+        r = d->cuPointerGetAttribute(&start, kPointerAttrRangeStart, p);
+        if (r == kCudaSuccess) r = d->cuPointerGetAttribute(&size, kPointerAttrRangeSize, p);
+    }
     if (r != kCudaSuccess)
         return fail(NF_INVALID_ARGUMENT, "%s: %s is not CUDA device memory (%s)", fn, name,
                     cuda_error_name(r));
@@ -90,23 +150,27 @@ int knob_value(const KernelEntry &k, const char *name, int otherwise) {
 // dynamic shared memory.
 constexpr int64_t kSharedBytesPerBlock = 48 * 1024;
 
-// The staged kernel when its block's rows fit in shared memory (and NF_CUDA_STAGE is not "0"),
-// else the one that re-reads x; of each, the one for the highest capability the device has.
+// Rows not on 8-byte boundaries: the unaligned kernel. Else the staged kernel when its block's
+// rows fit in shared memory (and NF_CUDA_STAGE is not "0"), else the one that re-reads x. Of
+// each class, the kernel for the highest capability the device has.
 const KernelEntry *find_cuda_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode w, nf_rounding r, int bias,
-                                    int64_t cols, int device_cc) {
+                                    int64_t cols, bool aligned, int device_cc) {
     // One compiled kernel where the orders agree (see find_kernel).
     if (dtype == NF_F32 || w == NF_WEIGHT_NONE || op == NF_OP_LAYER_NORM) r = NF_ROUND_ONCE;
     const char *env = getenv("NF_CUDA_STAGE");
     const bool may_stage = env == nullptr || strcmp(env, "0") != 0;
-    const KernelEntry *plain = nullptr, *staged = nullptr;
+    const KernelEntry *plain = nullptr, *staged = nullptr, *unaligned = nullptr;
     for (size_t i = 0; i < kNumKernels; i++) {
         const KernelEntry &k = kKernels[i];
         if (k.op != op || k.dtype != static_cast<int>(dtype) || k.weight != static_cast<int>(w) ||
             k.rounding != static_cast<int>(r) || k.bias != bias || k.min_cc == 0 || k.min_cc > device_cc)
             continue;
-        const KernelEntry **slot = k.shape_class == NF_CLASS_gpu_staged ? &staged : &plain;
+        const KernelEntry **slot = k.shape_class == NF_CLASS_gpu_staged      ? &staged
+                                   : k.shape_class == NF_CLASS_gpu_unaligned ? &unaligned
+                                                                             : &plain;
         if (*slot == nullptr || (*slot)->min_cc < k.min_cc) *slot = &k;
     }
+    if (!aligned) return unaligned;
     if (staged != nullptr && may_stage) {
         const int64_t rows_per_block = knob_value(*staged, "rows_per_block", 32);
         if (rows_per_block * cols * static_cast<int64_t>(dtype_size(dtype)) <= kSharedBytesPerBlock) return staged;
@@ -116,14 +180,22 @@ const KernelEntry *find_cuda_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode 
 
 // The compute capability (major * 10 + minor) of the current context's device, or 0; capped
 // by NF_CUDA_MAX_CAPABILITY (e.g. "70": run the baseline kernels on a newer GPU, for tests).
+// A device's capability is queried once (it cannot change).
+int g_device_cc[kMaxDevices];
+
 int current_device_cc(const CudaDriver *d) {
     CUdevice dev = 0;
     int major = 0, minor = 0;
     if (d->cuCtxGetDevice(&dev) != kCudaSuccess) return 0;
-    if (d->cuDeviceGetAttribute(&major, kDeviceAttrCcMajor, dev) != kCudaSuccess ||
-        d->cuDeviceGetAttribute(&minor, kDeviceAttrCcMinor, dev) != kCudaSuccess)
-        return 0;
-    int cc = major * 10 + minor;
+    const bool cacheable = dev >= 0 && dev < kMaxDevices;
+    int cc = cacheable ? __atomic_load_n(&g_device_cc[dev], __ATOMIC_RELAXED) : 0;
+    if (cc == 0) {
+        if (d->cuDeviceGetAttribute(&major, kDeviceAttrCcMajor, dev) != kCudaSuccess ||
+            d->cuDeviceGetAttribute(&minor, kDeviceAttrCcMinor, dev) != kCudaSuccess)
+            return 0;
+        cc = major * 10 + minor;
+        if (cacheable) __atomic_store_n(&g_device_cc[dev], cc, __ATOMIC_RELAXED);
+    }
     const char *cap = getenv("NF_CUDA_MAX_CAPABILITY");
     if (cap != nullptr && atoi(cap) > 0 && atoi(cap) < cc) cc = atoi(cap);
     return cc;
@@ -162,8 +234,9 @@ DeviceView DeviceView::rows(void *uc, const nf_matrix *m, int64_t r0, int64_t n)
 }
 
 DeviceView DeviceView::row_floats(void *uc, CUdeviceptr base, int64_t r0, int64_t n) {
+    // 1 x n: the CUDA kernels' per-row outputs have a unit first dimension.
     return DeviceView(uc, reinterpret_cast<const void *>(base + r0 * sizeof(float)),
-                      halide_type_t(halide_type_float, 32), 1, n, n, 1);
+                      halide_type_t(halide_type_float, 32), n, 1, 1, 2);
 }
 
 // A NULL stream means the current context's default stream, so ctx is made current around the
@@ -203,22 +276,31 @@ nf_status prepare_cuda_call(const char *fn, const CudaDriver *d, KernelOp op, nf
                             int num_spans, void *stream, CudaCall *out) {
     CUcontext ctx = nullptr;
     if (nf_status s = choose_context(fn, d, x_data, &ctx)) return s;
+    bool aligned = true;
+    for (int i = 0; i < num_spans; i++) aligned = aligned && spans[i].aligned8;
+    bool recreated = false;
     {
         // Device and pointer queries need the context current (the caller's is restored).
         ScopedContext scope(d, ctx);
         const int device_cc = current_device_cc(d);
-        out->kernel = find_cuda_kernel(op, dtype, w, r, bias, cols, device_cc);
+        out->kernel = find_cuda_kernel(op, dtype, w, r, bias, cols, aligned, device_cc);
         if (out->kernel == nullptr)
             return fail(NF_UNSUPPORTED, "%s: no CUDA kernel for this dtype and variant on a device of compute "
                         "capability %d.%d (the kernels need 7.0 or newer)", fn, device_cc / 10, device_cc % 10);
         for (int i = 0; i < num_spans; i++)
             if (nf_status s = check_device_span(fn, d, spans[i].name, spans[i].span)) return s;
+        recreated = note_context(d, ctx);
     }
     install_halide_handlers();
     pthread_once(&g_hooks_once, &install_hooks);
     out->d = d;
     out->context.context = ctx;
     out->context.stream = static_cast<CUstream>(stream);
+    if (recreated) {
+        // Drops the Halide runtime's modules cached for the dead context of the same handle.
+        halide_device_release(&out->context, halide_cuda_device_interface());
+        out->context.halide_error[0] = '\0';
+    }
     return NF_OK;
 }
 

@@ -42,7 +42,7 @@ struct DeviceView {
     ~DeviceView();
     // Rows [r0, r0 + n) of m, in m's dtype.
     static DeviceView rows(void *uc, const nf_matrix *m, int64_t r0, int64_t n);
-    // Floats [r0, r0 + n) of a per-row device vector starting at `base`.
+    // Floats [r0, r0 + n) of a per-row device vector starting at `base`, as a 1 x n matrix.
     static DeviceView row_floats(void *uc, CUdeviceptr base, int64_t r0, int64_t n);
     DeviceView(const DeviceView &) = delete;
     DeviceView &operator=(const DeviceView &) = delete;
@@ -60,10 +60,12 @@ struct DeviceScratch {
     ~DeviceScratch();
 };
 
-// A device-memory argument to check: it must lie inside one device allocation.
+// A device-memory argument to check: it must lie inside one device allocation. aligned8: its
+// rows start on 8-byte boundaries (what the aligned kernels assume; schedules/cuda.h).
 struct NamedSpan {
     const char *name;
     Span span;
+    bool aligned8 = true;
 };
 
 // A prepared call: the driver, the context and stream to run on, and the kernel.
@@ -76,8 +78,9 @@ struct CudaCall {
 // The driver, or NF_DEVICE_ERROR with the reason (no driver, no device, cuInit failed).
 nf_status cuda_driver_or_fail(const char *fn, const CudaDriver **out);
 // Chooses the context (the current one, else the one owning x_data), the kernel (op, dtype,
-// variant, bias; the staged class when rows of `cols` fit in shared memory; the highest compute
-// capability the device has) and checks every span. Installs the Halide hooks.
+// variant, bias; the unaligned class unless every span is aligned8, else the staged class when
+// rows of `cols` fit in shared memory; the highest compute capability the device has) and
+// checks every span. Installs the Halide hooks.
 nf_status prepare_cuda_call(const char *fn, const CudaDriver *d, KernelOp op, nf_dtype dtype, nf_weight_mode w,
                             nf_rounding r, int bias, int64_t cols, const void *x_data, const NamedSpan *spans,
                             int num_spans, void *stream, CudaCall *out);

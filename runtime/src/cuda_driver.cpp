@@ -37,7 +37,10 @@ void load() {
               bind(d.cuCtxDestroy, "cuCtxDestroy_v2") && bind(d.cuCtxSynchronize, "cuCtxSynchronize") &&
               bind(d.cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain") &&
               bind(d.cuDevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2") &&
+              bind(d.cuDevicePrimaryCtxGetState, "cuDevicePrimaryCtxGetState") &&
+              bind(d.cuCtxGetId, "cuCtxGetId", true) &&
               bind(d.cuPointerGetAttribute, "cuPointerGetAttribute") &&
+              bind(d.cuPointerGetAttributes, "cuPointerGetAttributes", true) &&
               bind(d.cuMemAlloc, "cuMemAlloc_v2") && bind(d.cuMemFree, "cuMemFree_v2") &&
               bind(d.cuMemAllocAsync, "cuMemAllocAsync", true) &&
               bind(d.cuMemFreeAsync, "cuMemFreeAsync", true) &&

@@ -16,6 +16,7 @@ using CUstream = struct CUstream_st *;
 using CUevent = struct CUevent_st *;
 
 constexpr CUresult kCudaSuccess = 0;
+constexpr CUresult kCudaErrorInvalidValue = 1;
 // cuPointerGetAttribute attributes.
 constexpr int kPointerAttrContext = 1;
 constexpr int kPointerAttrRangeStart = 11;
@@ -38,7 +39,10 @@ struct CudaDriver {
     CUresult (*cuCtxSynchronize)();
     CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *, CUdevice);
     CUresult (*cuDevicePrimaryCtxRelease)(CUdevice);
+    CUresult (*cuDevicePrimaryCtxGetState)(CUdevice, unsigned *, int *);
+    CUresult (*cuCtxGetId)(CUcontext, unsigned long long *);  // NULL before CUDA 12.0
     CUresult (*cuPointerGetAttribute)(void *, int, CUdeviceptr);
+    CUresult (*cuPointerGetAttributes)(unsigned, int *, void **, CUdeviceptr);  // NULL before CUDA 7
     CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
     CUresult (*cuMemFree)(CUdeviceptr);
     CUresult (*cuMemAllocAsync)(CUdeviceptr *, size_t, CUstream);  // NULL before CUDA 11.2

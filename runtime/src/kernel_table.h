@@ -16,15 +16,17 @@ enum KernelOp {
     NF_OP_RMS_NORM_DWEIGHT = 4
 };
 // block: the one class of serial kernels the runtime runs per block of rows (backward).
-// gpu, gpu_staged: the CUDA kernels (device pointers; schedules/cuda.h), re-reading x or staging
-// the rows in shared memory.
+// gpu, gpu_staged, gpu_unaligned: the CUDA kernels (device pointers; schedules/cuda.h): re-reading
+// x, staging the rows in shared memory (both for rows on 8-byte boundaries), and re-reading x
+// with no alignment assumed.
 enum KernelClass {
     NF_CLASS_small = 0,
     NF_CLASS_medium = 1,
     NF_CLASS_large = 2,
     NF_CLASS_block = 3,
     NF_CLASS_gpu = 4,
-    NF_CLASS_gpu_staged = 5
+    NF_CLASS_gpu_staged = 5,
+    NF_CLASS_gpu_unaligned = 6
 };
 enum KernelDtype { NF_f32 = 0, NF_f16 = 1, NF_bf16 = 2 };
 enum KernelWeight { NF_W_none = 0, NF_W_scale = 1, NF_W_one_plus = 2 };
