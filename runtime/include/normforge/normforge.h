@@ -88,7 +88,9 @@ nf_status nf_rms_norm_backward(const nf_matrix *dy, const nf_matrix *x, const vo
    link. Same semantics, checks, messages and "nothing written on failure" rule as the CPU
    functions; in addition each pointer must lie entirely inside one device allocation (a host
    pointer or a too-small buffer is NF_INVALID_ARGUMENT, not a device fault). Without a driver
-   or device: NF_DEVICE_ERROR. */
+   or device: NF_DEVICE_ERROR. Any alignment works; rows starting on 8-byte boundaries (pointers
+   and row strides in bytes multiples of 8) get the faster kernels. The primary context of each
+   device used is retained until the process exits (as the CUDA runtime API does). */
 
 /* 1 if the NVIDIA driver loads and has at least one device, else 0. Never aborts. */
 int nf_cuda_available(void);
