@@ -109,7 +109,8 @@ public:
                 promise_gpu_alignment(*x);
                 if (residual) promise_gpu_alignment(*residual);
                 promise_gpu_alignment(*weight);
-                for (Halide::OutputImageParam b : Func(*y).output_buffers()) promise_gpu_alignment(b);
+                std::vector<Halide::OutputImageParam> outs = Func(*y).output_buffers();
+                for (size_t i = 0; i < outs.size(); i++) promise_gpu_alignment(outs[i], i == 0);
             }
             if (!check_gpu_knobs_or_report("rms_norm", g)) std::exit(1);
             schedule_rms_norm_cuda(f, *y, inv_rms, g, dtype, input);

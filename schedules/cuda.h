@@ -191,9 +191,12 @@ inline GpuRowLoops schedule_rows_cuda(Halide::Func y, Halide::Func stat_out, con
 // 8-byte boundary (base pointer and row stride in bytes both multiples of 8): the runtime checks
 // this and picks the unaligned kernel otherwise. Call on each buffer parameter.
 constexpr int kGpuAlignBytes = 8;
-inline void promise_gpu_alignment(Halide::OutputImageParam b) {
+// (A Tuple output's buffers after the first take their bounds from it: pass set_min = false.)
+inline void promise_gpu_alignment(Halide::OutputImageParam b, bool set_min = true) {
     const int elems = std::max(1, kGpuAlignBytes / b.type().bytes());
     b.set_host_alignment(kGpuAlignBytes);
+    // The aligned address is element 0 (without this a weight is read 2 bytes at a time).
+    if (set_min) b.dim(0).set_min(0);
     if (b.dimensions() > 1) b.dim(1).set_stride((b.dim(1).stride() / elems) * elems);
 }
 
