@@ -223,6 +223,7 @@ TEST_P(CudaGpuVariants, MatchesReference) {
         {5, 1, 0, false, true, false},       // one column
         {130, 256, 0, true, false, false},   // rows past one block, in place, no inv_rms
         {3, 20000, 8, false, true, false},   // rows too long for shared memory: the re-reading kernel
+        {2, 23000, 0, false, true, false},   // 16-bit: 45-46 KiB rows, past what the staged kernels take
         // rows off 8-byte boundaries: the unaligned kernel (odd stride; views one element in)
         {11, 4097, 0, false, true, true},
         {6, 2048, 0, true, true, false, 1},

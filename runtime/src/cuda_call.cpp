@@ -147,8 +147,10 @@ int knob_value(const KernelEntry &k, const char *name, int otherwise) {
 }
 
 // Without an opt-in (which the Halide runtime does not make), a block may use 48 KiB of
-// dynamic shared memory.
+// dynamic shared memory. The staged kernels keep a little more than their rows there (the row
+// sum's per-chunk lane sums, 256 bytes a chunk, LayerNorm's shift), so rows get 44 KiB.
 constexpr int64_t kSharedBytesPerBlock = 48 * 1024;
+constexpr int64_t kSharedBytesForRows = kSharedBytesPerBlock - 4 * 1024;
 
 // Rows not on 8-byte boundaries: the unaligned kernel. Else the staged kernel when its block's
 // rows fit in shared memory (and NF_CUDA_STAGE is not "0"), else the one that re-reads x. Of
@@ -173,7 +175,7 @@ const KernelEntry *find_cuda_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode 
     if (!aligned) return unaligned;
     if (staged != nullptr && may_stage) {
         const int64_t rows_per_block = knob_value(*staged, "rows_per_block", 32);
-        if (rows_per_block * cols * static_cast<int64_t>(dtype_size(dtype)) <= kSharedBytesPerBlock) return staged;
+        if (rows_per_block * cols * static_cast<int64_t>(dtype_size(dtype)) <= kSharedBytesForRows) return staged;
     }
     return plain;
 }
