@@ -1,18 +1,18 @@
 // The CUDA schedule. Only "how", never "what": it receives the Funcs of
 // generators/rms_norm_algorithm.h and a knob record (schedules/knobs.h).
 //
-// One row per warp, rows_per_block warps per block (stage = 1: the rows first copied into shared
-// memory, so x is read from global memory once; stage = 0: the output pass re-reads x, from L1/L2
-// when the row is still there):
-//   * the row's fixed-order sum (generators/row_sum.h) maps its 64 summation lanes onto the
-//     warp's 32 lanes, two adjacent lanes per thread: every step of the chunk loop is one
-//     coalesced load of 64 consecutive elements per warp, each thread accumulating in fp32
-//     registers; the 64 -> 1 tree is done with warp shuffles (gpu_lanes), no shared memory and
-//     no block barrier; the order of additions is exactly the CPU kernels' order;
-//   * the output pass then streams the row again, 16-byte vectors per lane in Halide's code
-//     (LLVM splits them into 2- or 4-byte accesses: the caller's pointers carry no alignment
-//     guarantee), the statistic held in a register.
-// Rows are independent, so a block is just rows_per_block independent warps.
+// Two layouts (knob warps_per_row):
+//   * warps_per_row > 1 (the staged class): one row per block of that many warps, which copy it
+//     into shared memory together (x read from global memory once) and share the output pass;
+//     the row sum runs from the staged row (schedule_rows_cuda_wide);
+//   * warps_per_row = 1: one row per warp, rows_per_block warps per block (stage = 1: the rows
+//     first copied into shared memory; stage = 0: the output pass re-reads x, from L1/L2 when
+//     the row is still there).
+// In both, the row's fixed-order sum (generators/row_sum.h) maps its 64 summation lanes onto a
+// warp's 32 lanes, two adjacent lanes per thread, accumulating in fp32 registers, and the
+// 64 -> 1 tree runs with warp shuffles (gpu_lanes); the order of additions is the CPU kernels'.
+// The output pass writes 16-byte vectors per lane, emitted as 8-byte accesses for rows on
+// 8-byte boundaries (promise_gpu_alignment) and narrower ones otherwise (aligned = 0).
 #pragma once
 
 #include <algorithm>
@@ -119,7 +119,8 @@ struct GpuRowLoops {
 };
 
 // One row per block of warps_per_row warps: all of them copy the row into shared memory (many
-// loads in flight per row), each sums it in the fixed order, and they share the output pass.
+// loads in flight per row) and share the output pass; the row sum is scheduled by the caller
+// (schedule_row_sum_cuda: each warp sums the whole staged row, or the warps share its chunks).
 inline GpuRowLoops schedule_rows_cuda_wide(Halide::Func y, Halide::Func stat_out, const Halide::Var &c,
                                            const Halide::Var &r, const GpuKnobs &k, const Halide::Type &dtype,
                                            Halide::Func input) {
@@ -139,9 +140,9 @@ inline GpuRowLoops schedule_rows_cuda_wide(Halide::Func y, Halide::Func stat_out
         .vectorize(v);
     stage_rows_in_shared(y, input, LoopLevel(y, r), vec, W, k.unroll);
     constrain_stat_out(y, stat_out);
-    // Every warp sums the staged row itself (the same fixed order, from shared memory): its
-    // statistic stays in registers, and no warp waits on another after the copy. The statistic
-    // (1 x rows) is split like y's columns, so that its one element is written in y's warp loop.
+    // Every warp ends with the row's statistic in its registers (schedule_row_sum_cuda). The
+    // statistic (1 x rows) is split like y's columns (the same loop names, as compute_with
+    // needs), so that its one element is written in y's warp loop.
     Var sco2("co"), st2("t"), sw2("w"), sv2("v");
     stat_out.split(c, sco2, st2, vec * kWarpLanes * W, TailStrategy::GuardWithIf)
         .split(st2, sw2, st2, vec * kWarpLanes, TailStrategy::GuardWithIf)
@@ -205,8 +206,10 @@ inline void promise_gpu_alignment(Halide::OutputImageParam b, bool set_min = tru
 inline bool check_gpu_knobs_or_report(const char *generator, const GpuKnobs &k) {
     if (valid_gpu_knobs(k)) return true;
     std::fprintf(stderr,
-                 "%s generator: invalid CUDA knobs rows_per_block=%d unroll=%d stage=%d out_unroll=%d aligned=%d\n",
-                 generator, k.rows_per_block, k.unroll, k.stage, k.out_unroll, k.aligned);
+                 "%s generator: invalid CUDA knobs rows_per_block=%d unroll=%d stage=%d out_unroll=%d aligned=%d "
+                 "warps_per_row=%d split_chunks=%d\n",
+                 generator, k.rows_per_block, k.unroll, k.stage, k.out_unroll, k.aligned, k.warps_per_row,
+                 k.split_chunks);
     return false;
 }
 
@@ -220,7 +223,7 @@ inline void schedule_rms_norm_cuda(RmsNormFuncs &f, Halide::Func y, Halide::Func
 }
 
 // LayerNorm: both row sums (of x - x0, then of the squared deviations) in the warp, one after
-// the other; the mean and inv_std inlined; x0 in shared memory (re-reading kernels).
+// the other; the mean and inv_std inlined; x0 in shared memory.
 inline void schedule_layer_norm_cuda(LayerNormFuncs &f, Halide::Func y, Halide::Func stats,
                                      const GpuKnobs &k, const Halide::Type &dtype, Halide::Func input) {
     GpuRowLoops loops = schedule_rows_cuda(y, stats, f.c, f.r, k, dtype, input);
