@@ -65,4 +65,40 @@ inline Halide::RDom define_rms_norm_dweight(Halide::Func dw, const Halide::Func 
     return rr;
 }
 
+// dw on a GPU, in the CPU runtime's order (runtime/src/rms_norm_backward.cpp): per block of
+// `block_rows` rows, acc(c, b) = 0 + the block's rows in order; the runtime then adds the
+// blocks by the same fixed pairwise tree (define_pair_sum). rows: the rows of dy and x; a last
+// partial block adds +0.0f for the missing rows (bit-identical: acc starts at +0 and so is never
+// -0, and a + (+0) == a), read from a clamped row: the loop has a constant trip count.
+struct DweightBlockFuncs {
+    Halide::Var c{"c"}, b{"b"};
+    Halide::Func acc{"dw_block"};
+    Halide::RDom rows;
+};
+
+inline DweightBlockFuncs define_rms_norm_dweight_blocks(const Halide::Func &dy, const Halide::Func &x,
+                                                        const Halide::Func &inv, const Halide::Expr &rows,
+                                                        int block_rows) {
+    using namespace Halide;
+    DweightBlockFuncs f;
+    const Var &c = f.c, &b = f.b;
+    f.rows = RDom(0, block_rows, "rows");
+    Expr row = b * block_rows + f.rows.x;
+    Expr safe = min(row, rows - 1);
+    Expr term = to_f32(dy(c, safe)) * (to_f32(x(c, safe)) * inv(safe));
+    f.acc(c, b) = 0.0f;
+    f.acc(c, b) = strict_float(f.acc(c, b) + select(row < rows, term, 0.0f));
+    return f;
+}
+
+// One level of the pairwise tree over the blocks' partial sums: out(c, j) = p(c, 0, j) +
+// p(c, 1, j) (the runtime lays the pairs out as p's last two dimensions).
+inline Halide::Func define_pair_sum(const Halide::Func &p) {
+    using namespace Halide;
+    Var c("c"), j("j");
+    Func out("pair_sum");
+    out(c, j) = strict_float(p(c, 0, j) + p(c, 1, j));
+    return out;
+}
+
 }  // namespace normforge

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <vector>
 
 #include "Halide.h"
 #include "generators/layer_norm_algorithm.h"
@@ -36,7 +37,8 @@ constexpr int kWarpLanes = 32;
 // row is read once, not once per warp).
 inline void schedule_row_sum_cuda(RowSum &s, const Halide::LoopLevel &row, const GpuKnobs &k,
                                   bool chunks_by_warp = false,
-                                  const Halide::LoopLevel &block = Halide::LoopLevel::root()) {
+                                  const Halide::LoopLevel &block = Halide::LoopLevel::root(),
+                                  int inlined_levels = 1) {
     using namespace Halide;
     Var lt("lt"), lv("lv"), jo("jo"), ji("ji");
     RVar kt("kt"), kv("kv");
@@ -66,10 +68,13 @@ inline void schedule_row_sum_cuda(RowSum &s, const Halide::LoopLevel &row, const
     // A constant trip count (row_sum_full_chunks): the unrolled loads are issued back to back.
     s.chunk_sum.update().split(s.l, lt, lv, per_lane).reorder(lv, lt, s.k.x)
         .vectorize(lv).gpu_lanes(lt).unroll(s.k.x, k.unroll, TailStrategy::GuardWithIf);
-    // The tree's levels live in lanes (32, 16, ... 2 values): each level reads the previous
-    // level's values from other lanes with warp shuffles. The last add (2 -> 1) is inlined into
-    // inv_rms, which every lane computes for itself.
-    for (size_t i = 0; i + 1 < s.tree.size(); i++) {
+    // The tree's levels live in lanes (32, 16, ... values): each level reads the previous
+    // level's values from other lanes with warp shuffles. The last `inlined_levels` adds are
+    // inlined into the statistic, which every lane computes for itself: the last one (2 -> 1)
+    // for the forward ops; the last two (4 -> 2 -> 1, same order) for the backward pass, where
+    // Halide 21's shuffle lowering read both values of the 2-lane level from lane 0 (found on an
+    // H200: dx off by about 1%; it takes a store guarded by "lane < 2" for a single lane's).
+    for (size_t i = 0; i + inlined_levels < s.tree.size(); i++) {
         s.tree[i].compute_at(row).bound_storage(r, 1).gpu_lanes(s.tree[i].args()[0]);
     }
 }
@@ -123,7 +128,7 @@ struct GpuRowLoops {
 // (schedule_row_sum_cuda: each warp sums the whole staged row, or the warps share its chunks).
 inline GpuRowLoops schedule_rows_cuda_wide(Halide::Func y, Halide::Func stat_out, const Halide::Var &c,
                                            const Halide::Var &r, const GpuKnobs &k, const Halide::Type &dtype,
-                                           Halide::Func input) {
+                                           const std::vector<Halide::Func> &inputs) {
     using namespace Halide;
     Var co("co"), cu("cu"), w("w"), t("t"), v("v");
     const int vec = 16 / dtype.bytes();
@@ -138,7 +143,8 @@ inline GpuRowLoops schedule_rows_cuda_wide(Halide::Func y, Halide::Func stat_out
         .gpu_threads(w)
         .gpu_lanes(t)
         .vectorize(v);
-    stage_rows_in_shared(y, input, LoopLevel(y, r), vec, W, k.unroll);
+    for (const Func &input : inputs) stage_rows_in_shared(y, input, LoopLevel(y, r), vec, W, k.unroll);
+    if (!stat_out.defined()) return {LoopLevel(y, r), LoopLevel(y, w)};
     constrain_stat_out(y, stat_out);
     // Every warp ends with the row's statistic in its registers (schedule_row_sum_cuda). The
     // statistic (1 x rows) is split like y's columns (the same loop names, as compute_with
@@ -156,15 +162,15 @@ inline GpuRowLoops schedule_rows_cuda_wide(Halide::Func y, Halide::Func stat_out
 }
 
 // The output loops every op shares (y and inv_out are the pipeline outputs; f.y is inlined
-// into y): rows_per_block rows per block, a warp per row, 16-byte vectors per lane; the rows
-// optionally staged in shared memory (k.stage); and the per-row statistic output `stat_out`
-// written in the same loop. With warps_per_row > 1: schedule_rows_cuda_wide. Returns the loop
-// levels of one block and one row.
+// into y): rows_per_block rows per block, a warp per row, 16-byte vectors per lane; the rows of
+// `inputs` (the Funcs both passes read) optionally staged in shared memory (k.stage); and the
+// per-row statistic output `stat_out` (if defined) written in the same loop. With warps_per_row
+// > 1: schedule_rows_cuda_wide. Returns the loop levels of one block and one row.
 inline GpuRowLoops schedule_rows_cuda(Halide::Func y, Halide::Func stat_out, const Halide::Var &c,
-                                            const Halide::Var &r, const GpuKnobs &k, const Halide::Type &dtype,
-                                            Halide::Func input) {
+                                      const Halide::Var &r, const GpuKnobs &k, const Halide::Type &dtype,
+                                      const std::vector<Halide::Func> &inputs) {
     using namespace Halide;
-    if (k.warps_per_row > 1) return schedule_rows_cuda_wide(y, stat_out, c, r, k, dtype, input);
+    if (k.warps_per_row > 1) return schedule_rows_cuda_wide(y, stat_out, c, r, k, dtype, inputs);
     Var ro("ro"), ri("ri"), co("co"), cu("cu"), t("t"), v("v");
     const int vec = 16 / dtype.bytes();
     y.split(r, ro, ri, k.rows_per_block, TailStrategy::GuardWithIf)
@@ -177,7 +183,9 @@ inline GpuRowLoops schedule_rows_cuda(Halide::Func y, Halide::Func stat_out, con
         .gpu_threads(ri)
         .gpu_lanes(t)
         .vectorize(v);
-    if (k.stage) stage_rows_in_shared(y, input, LoopLevel(y, ro), vec, 1, k.unroll);
+    if (k.stage)
+        for (const Func &input : inputs) stage_rows_in_shared(y, input, LoopLevel(y, ro), vec, 1, k.unroll);
+    if (!stat_out.defined()) return {LoopLevel(y, ro), LoopLevel(y, ri)};
     constrain_stat_out(y, stat_out);
     stat_out.split(r, ro, ri, k.rows_per_block, TailStrategy::GuardWithIf)
         .reorder(c, ri, ro)
@@ -218,7 +226,7 @@ inline bool check_gpu_knobs_or_report(const char *generator, const GpuKnobs &k) 
 // inlined: its few operations are hoisted out of the column loop.
 inline void schedule_rms_norm_cuda(RmsNormFuncs &f, Halide::Func y, Halide::Func inv_out,
                                    const GpuKnobs &k, const Halide::Type &dtype, Halide::Func input) {
-    GpuRowLoops loops = schedule_rows_cuda(y, inv_out, f.c, f.r, k, dtype, input);
+    GpuRowLoops loops = schedule_rows_cuda(y, inv_out, f.c, f.r, k, dtype, {input});
     schedule_row_sum_cuda(f.ss, loops.row, k, k.warps_per_row > 1 && k.split_chunks, loops.block);
 }
 
@@ -226,7 +234,7 @@ inline void schedule_rms_norm_cuda(RmsNormFuncs &f, Halide::Func y, Halide::Func
 // the other; the mean and inv_std inlined; x0 in shared memory.
 inline void schedule_layer_norm_cuda(LayerNormFuncs &f, Halide::Func y, Halide::Func stats,
                                      const GpuKnobs &k, const Halide::Type &dtype, Halide::Func input) {
-    GpuRowLoops loops = schedule_rows_cuda(y, stats, f.c, f.r, k, dtype, input);
+    GpuRowLoops loops = schedule_rows_cuda(y, stats, f.c, f.r, k, dtype, {input});
     schedule_row_sum_cuda(f.sum, loops.row, k);
     schedule_row_sum_cuda(f.ss, loops.row, k);
     // The shift x0 = x(0, r) is read once per row into shared memory before any output is

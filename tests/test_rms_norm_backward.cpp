@@ -9,6 +9,7 @@
 #include <thread>
 #include <tuple>
 
+#include "backward_inputs.h"
 #include "reference_ops.h"
 #include "variants.h"
 
@@ -16,20 +17,7 @@ using namespace nftest;
 
 namespace {
 
-
 constexpr float kEps = 1e-5f;
-
-// The forward pass's inv_rms for x (from nf_rms_norm itself, as a training step would have it).
-std::vector<float> forward_inv_rms(Matrix &x) {
-    std::vector<float> inv(size_t(std::max<int64_t>(x.rows, 1)));
-    Matrix y(x.dtype, x.rows, x.cols);
-    nf_matrix xv = x.view(), yv = y.view();
-    nf_norm_params p{kEps, NF_WEIGHT_NONE, NF_ROUND_ONCE};
-    EXPECT_EQ(nf_rms_norm(&xv, nullptr, &p, &yv, inv.data()), NF_OK) << nf_last_error();
-    return inv;
-}
-
-enum class InPlace { No, OverDy, OverX };
 
 struct Case {
     int64_t rows, cols, pad;
@@ -45,7 +33,7 @@ void run_case(nf_dtype d, nf_weight_mode m, nf_rounding rnd, const Case &cs, uin
     x.randomize(seed, 1.5);
     dy.randomize(seed + 1, 1.0);
     Matrix w = random_weight(d, cs.cols, seed + 2);
-    std::vector<float> inv = forward_inv_rms(x);
+    std::vector<float> inv = forward_inv_rms(x, kEps);
     const Matrix x_in = x, dy_in = dy;
     Matrix dx(d, cs.rows, cs.cols, cs.pad);
     dx.poison();
@@ -170,7 +158,7 @@ TEST(RmsNormBackward, KernelMatchesFiniteDifferencesOfTheForwardKernel) {
         for (int64_t c = 0; c < cols; c++) l += dy.get(0, c) * y.get(0, c);
         return l;
     };
-    std::vector<float> inv = forward_inv_rms(x);
+    std::vector<float> inv = forward_inv_rms(x, kEps);
     Matrix dx(NF_F32, 1, cols);
     nf_matrix dyv = dy.view(), xv = x.view(), dxv = dx.view();
     ASSERT_EQ(nf_rms_norm_backward(&dyv, &xv, w.data(), &p, inv.data(), &dxv, nullptr), NF_OK) << nf_last_error();
@@ -194,7 +182,7 @@ TEST(RmsNormBackward, DweightBitwiseIdenticalForAnyThreadCount) {
         x.randomize(21);
         dy.randomize(22);
         Matrix w = random_weight(d, cols, 23);
-        std::vector<float> inv = forward_inv_rms(x);
+        std::vector<float> inv = forward_inv_rms(x, kEps);
         nf_norm_params p{kEps, NF_WEIGHT_ONE_PLUS, NF_ROUND_ONCE};
         auto run = [&](int threads, std::vector<float> &dw, Matrix &dx) {
             nf_set_num_threads(threads);

@@ -1,4 +1,5 @@
 // nf_cuda_bench: GB/s of nf_cuda_rms_norm (the kernel it picks, and the one that re-reads x)
+// and of nf_cuda_rms_norm_backward (bench_backward)
 // against a device-to-device copy of the same bytes (the
 // memory floor) and torch.nn.functional.rms_norm (when PyTorch is installed), in one run, with
 // one timing method: CUDA events around batches of calls, rotating over 512 MiB of inputs so
@@ -80,6 +81,137 @@ struct Result {
     bool correct = false;
     std::string torch_note;
 };
+
+// nf_cuda_rms_norm_backward (dx and dweight, and dx alone) at large shapes against the forward
+// call and a copy in the same run; the outputs are first checked against the CPU function
+// (dweight bit for bit, dx within the dtype's rounding). Bandwidth counts the three passes a
+// backward pass needs at least (read dy and x, write dx). Prints a table; false if wrong.
+bool bench_backward(CUstream stream, int reps, std::string *json) {
+    const Shape shapes[] = {{4096, 4096}, {16384, 8192}};
+    std::printf("\nNormForge CUDA RMSNorm backward (weight): GB/s = 3 x matrix bytes (dy, x read, dx written) / "
+                "median time;\ncopy = cuMemcpyDtoDAsync of one matrix in the same run; forward = nf_cuda_rms_norm "
+                "on the same x.\n\n");
+    std::printf("| dtype | shape | dx + dweight us | dx only us | GB/s (3 passes) | copy GB/s | NF / copy | forward us "
+                "| backward / forward | dweight = CPU bits |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    bool ok = true;
+    for (nf_dtype dt : {NF_BF16, NF_F32}) {
+        const size_t es = dt == NF_F32 ? 4 : 2;
+        for (const Shape &sh : shapes) {
+            const size_t n = size_t(sh.rows * sh.cols), bytes = n * es;
+            std::vector<uint8_t> xh(bytes), dyh(bytes), wh(size_t(sh.cols) * es), dxc(bytes), dxg(bytes);
+            uint32_t seed = 7;
+            auto fill = [&](std::vector<uint8_t> &b, size_t count, float lo, float span) {
+                for (size_t i = 0; i < count; i++) {
+                    seed = seed * 1664525u + 1013904223u;
+                    float v = lo + (float(seed >> 8) / 16777216.0f) * span;
+                    if (es == 4) std::memcpy(&b[i * 4], &v, 4);
+                    else {
+                        uint16_t h = float_to_bf16(v);
+                        std::memcpy(&b[i * 2], &h, 2);
+                    }
+                }
+            };
+            fill(xh, n, -2.0f, 4.0f);
+            fill(dyh, n, -1.0f, 2.0f);
+            fill(wh, size_t(sh.cols), 0.5f, 1.0f);
+            std::vector<float> inv(size_t(sh.rows)), dwc(size_t(sh.cols)), dwg(size_t(sh.cols));
+            nf_norm_params p{1e-6f, NF_WEIGHT_SCALE, NF_ROUND_ONCE};
+            nf_matrix hx{xh.data(), dt, sh.rows, sh.cols, sh.cols}, hdy{dyh.data(), dt, sh.rows, sh.cols, sh.cols},
+                hdx{dxc.data(), dt, sh.rows, sh.cols, sh.cols};
+            if (nf_rms_norm(&hx, wh.data(), &p, &hdx, inv.data()) != NF_OK ||
+                nf_rms_norm_backward(&hdy, &hx, wh.data(), &p, inv.data(), &hdx, dwc.data()) != NF_OK) {
+                std::fprintf(stderr, "CPU backward failed: %s\n", nf_last_error());
+                return false;
+            }
+            CUdeviceptr gx, gdy, gdx, gw, ginv, gdw;
+            CHECK_CU(D->cuMemAlloc(&gx, bytes));
+            CHECK_CU(D->cuMemAlloc(&gdy, bytes));
+            CHECK_CU(D->cuMemAlloc(&gdx, bytes));
+            CHECK_CU(D->cuMemAlloc(&gw, wh.size()));
+            CHECK_CU(D->cuMemAlloc(&ginv, inv.size() * 4));
+            CHECK_CU(D->cuMemAlloc(&gdw, dwg.size() * 4));
+            CHECK_CU(D->cuMemcpyHtoD(gx, xh.data(), bytes));
+            CHECK_CU(D->cuMemcpyHtoD(gdy, dyh.data(), bytes));
+            CHECK_CU(D->cuMemcpyHtoD(gw, wh.data(), wh.size()));
+            CHECK_CU(D->cuMemcpyHtoD(ginv, inv.data(), inv.size() * 4));
+            nf_matrix x{reinterpret_cast<void *>(gx), dt, sh.rows, sh.cols, sh.cols};
+            nf_matrix dy{reinterpret_cast<void *>(gdy), dt, sh.rows, sh.cols, sh.cols};
+            nf_matrix dx{reinterpret_cast<void *>(gdx), dt, sh.rows, sh.cols, sh.cols};
+            void *w = reinterpret_cast<void *>(gw);
+            float *ginvp = reinterpret_cast<float *>(ginv), *gdwp = reinterpret_cast<float *>(gdw);
+            auto backward = [&](float *dw) {
+                if (nf_cuda_rms_norm_backward(&dy, &x, w, &p, ginvp, &dx, dw, stream) != NF_OK) {
+                    std::fprintf(stderr, "nf_cuda_rms_norm_backward failed: %s\n", nf_last_error());
+                    std::exit(2);
+                }
+            };
+            backward(gdwp);
+            CHECK_CU(D->cuStreamSynchronize(stream));
+            CHECK_CU(D->cuMemcpyDtoH(dxg.data(), gdx, bytes));
+            CHECK_CU(D->cuMemcpyDtoH(dwg.data(), gdw, dwg.size() * 4));
+            const bool dw_bits = std::memcmp(dwg.data(), dwc.data(), dwg.size() * 4) == 0;
+            double err2 = 0, ref2 = 0;
+            for (size_t i = 0; i < n; i++) {
+                double g, c;
+                if (es == 4) {
+                    float a, b;
+                    std::memcpy(&a, &dxg[i * 4], 4);
+                    std::memcpy(&b, &dxc[i * 4], 4);
+                    g = a, c = b;
+                } else {
+                    uint16_t a, b;
+                    std::memcpy(&a, &dxg[i * 2], 2);
+                    std::memcpy(&b, &dxc[i * 2], 2);
+                    g = bf16_to_float(a), c = bf16_to_float(b);
+                }
+                err2 += (g - c) * (g - c);
+                ref2 += c * c;
+            }
+            const double rel = std::sqrt(err2 / ref2);
+            double dw_rel = 0;
+            for (size_t c = 0; c < dwg.size(); c++)
+                dw_rel = std::max(dw_rel, std::fabs(double(dwg[c]) - dwc[c]) / (std::fabs(double(dwc[c])) + 1e-3));
+            const bool correct = std::isfinite(rel) && rel < (es == 4 ? 1e-5 : 4e-3) && dw_rel < 1e-4;
+            std::fprintf(stderr, "  backward %s %lldx%lld: dx rel. error vs CPU %.2e, dweight %s%s\n",
+                         es == 4 ? "f32" : "bf16", (long long)sh.rows, (long long)sh.cols, rel,
+                         dw_bits ? "same bits as the CPU" : "differs from the CPU", correct ? "" : "  WRONG: not timed");
+            const char *dts = es == 4 ? "f32" : "bf16";
+            if (!correct) {
+                std::printf("| %s | %lldx%lld | WRONG | - | - | - | - | - | - | - |\n", dts, (long long)sh.rows,
+                            (long long)sh.cols);
+                ok = false;
+            } else {
+                const int batch = 10;
+                auto with_dw = [&](int) { backward(gdwp); };
+                auto dx_only = [&](int) { backward(nullptr); };
+                auto forward = [&](int) {
+                    if (nf_cuda_rms_norm(&x, w, &p, &dx, nullptr, stream) != NF_OK) std::exit(2);
+                };
+                auto copy = [&](int) { CHECK_CU(D->cuMemcpyDtoDAsync(gdx, gx, bytes, stream)); };
+                time_batches(stream, 2, batch, with_dw);
+                const double t_bw = median(time_batches(stream, reps, batch, with_dw));
+                const double t_dx = median(time_batches(stream, reps, batch, dx_only));
+                time_batches(stream, 2, batch, forward);
+                const double t_fw = median(time_batches(stream, reps, batch, forward));
+                time_batches(stream, 2, batch, copy);
+                const double t_cp = median(time_batches(stream, reps, batch, copy));
+                const double gbs = 3.0 * double(bytes) / 1e9 / (t_bw / 1e3), copy_gbs = 2.0 * double(bytes) / 1e9 / (t_cp / 1e3);
+                std::printf("| %s | %lldx%lld | %.1f | %.1f | %.0f | %.0f | %.2f | %.1f | %.2f | %s |\n", dts,
+                            (long long)sh.rows, (long long)sh.cols, t_bw * 1e3, t_dx * 1e3, gbs, copy_gbs,
+                            gbs / copy_gbs, t_fw * 1e3, t_bw / t_fw, dw_bits ? "yes" : "no");
+                char line[512];
+                std::snprintf(line, sizeof line,
+                              "%s  {\"dtype\": \"%s\", \"shape\": \"%lldx%lld\", \"backward_ms\": %.6f, \"dx_only_ms\": "
+                              "%.6f, \"forward_ms\": %.6f, \"copy_ms\": %.6f, \"dweight_cpu_bits\": %s}",
+                              json->empty() ? "" : ",\n", dts, (long long)sh.rows, (long long)sh.cols, t_bw, t_dx,
+                              t_fw, t_cp, dw_bits ? "true" : "false");
+                *json += line;
+            }
+            for (CUdeviceptr ptr : {gx, gdy, gdx, gw, ginv, gdw}) D->cuMemFree(ptr);
+        }
+    }
+    return ok;
+}
 
 }  // namespace
 
@@ -275,6 +407,8 @@ int main(int argc, char **argv) {
                     r.shape.c_str(), gb / (r.nf_ms / 1e3), r.nf_ms * 1e3, r.nf_lo * 1e3, r.nf_hi * 1e3,
                     gb / (r.reread_ms / 1e3), gb / (r.copy_ms / 1e3), r.copy_ms / r.nf_ms, torch_col, ratio_col);
     }
+    std::string backward_json;
+    const bool backward_ok = bench_backward(stream, reps, &backward_json);
     if (!json_path.empty()) {
         FILE *j = std::fopen(json_path.c_str(), "w");
         if (j) {
@@ -288,11 +422,11 @@ int main(int argc, char **argv) {
                              r.dtype.c_str(), r.shape.c_str(), r.bytes, r.correct ? "true" : "false", r.nf_ms, r.nf_lo,
                              r.nf_hi, r.reread_ms, r.copy_ms, r.torch_ms, r.torch_note.c_str(), i + 1 < results.size() ? "," : "");
             }
-            std::fprintf(j, "]}\n");
+            std::fprintf(j, "], \"backward\": [\n%s\n]}\n", backward_json.c_str());
             std::fclose(j);
         }
     }
-    bool all_ok = true;
+    bool all_ok = backward_ok;
     for (const Result &r : results) all_ok = all_ok && r.correct;
     return all_ok ? 0 : 1;
 }

@@ -3,9 +3,10 @@
 #   1. the CUDA test suite (nf_cuda_tests: the full correctness matrix against the float64
 #      reference, streams, contexts, bad pointers), three times: as is, with NF_CUDA_STAGE=0 (the
 #      kernels that re-read x) and with NF_CUDA_MAX_CAPABILITY=70 (the baseline PTX),
-#   2. the benchmark table (nf_cuda_bench: GB/s for 1x4096, 64x4096, 16384x8192 in bf16 and fp32,
+#   2. the benchmark tables (nf_cuda_bench: GB/s for 1x4096, 64x4096, 16384x8192 in bf16 and fp32,
 #      a device-to-device copy of the same bytes, and torch.nn.functional.rms_norm when PyTorch
-#      is installed), also written as JSON.
+#      is installed; then nf_cuda_rms_norm_backward at 4096x4096 and 16384x8192 against the
+#      forward call and a copy), also written as JSON.
 #
 #   tools/gpu_check.sh                  build here (make build), then run
 #   tools/gpu_check.sh --package DIR    build here, pack the two programs and the PyTorch script

@@ -188,4 +188,42 @@ nf_status check_layer_norm_call(const char *fn, const nf_matrix *x, const void *
     return check_disjoint(fn, "mean", ms, "inv_std", is);
 }
 
+nf_status check_backward_call(const char *fn, const nf_matrix *dy, const nf_matrix *x, const void *weight,
+                              const nf_norm_params *p, const float *inv_rms, const nf_matrix *dx,
+                              const float *dweight) {
+    if (nf_status s = check_matrix(fn, "dy", dy)) return s;
+    if (nf_status s = check_matrix(fn, "x", x)) return s;
+    if (nf_status s = check_same_shape(fn, "x", x, dy)) return s;
+    if (nf_status s = check_params(fn, p)) return s;
+    if (nf_status s = check_matrix(fn, "dx", dx)) return s;
+    if (nf_status s = check_same_shape(fn, "dx", dx, dy)) return s;
+    if (p->weight_mode == NF_WEIGHT_NONE && dweight != nullptr)
+        return fail(NF_INVALID_ARGUMENT,
+                    "%s: dweight must be NULL when params->weight_mode is NONE (there is no weight)", fn);
+    if (dy->rows == 0) return NF_OK;
+    if (p->weight_mode != NF_WEIGHT_NONE && weight == nullptr)
+        return fail(NF_INVALID_ARGUMENT, "%s: weight is NULL but params->weight_mode needs cols weights", fn);
+    if (inv_rms == nullptr)
+        return fail(NF_INVALID_ARGUMENT, "%s: inv_rms is NULL (pass the rows values the forward pass wrote)",
+                    fn);
+    if (nf_status s = check_limits(fn, "dy", dy)) return s;
+    if (nf_status s = check_limits(fn, "x", x)) return s;
+    if (nf_status s = check_limits(fn, "dx", dx)) return s;
+    if (nf_status s = check_in_place_or_disjoint(fn, "dx", dx, "dy", dy)) return s;
+    if (nf_status s = check_in_place_or_disjoint(fn, "dx", dx, "x", x)) return s;
+    const size_t es = dtype_size(dy->dtype);
+    const Span dxs = matrix_span(dx);
+    const Span ws = p->weight_mode == NF_WEIGHT_NONE ? Span{} : vector_span(weight, dy->cols, es);
+    const Span is = vector_span(inv_rms, dy->rows, sizeof(float));
+    const Span dws = vector_span(dweight, dy->cols, sizeof(float));
+    if (nf_status s = check_disjoint(fn, "dx", dxs, "weight", ws)) return s;
+    if (nf_status s = check_disjoint(fn, "dx", dxs, "inv_rms", is)) return s;
+    const struct { const char *name; Span span; } others[] = {
+        {"dy", matrix_span(dy)}, {"x", matrix_span(x)}, {"dx", dxs}, {"weight", ws}, {"inv_rms", is}};
+    for (const auto &o : others)
+        if (nf_status s = check_disjoint(fn, "dweight", dws, o.name, o.span)) return s;
+    return NF_OK;
+}
+
+
 }  // namespace normforge

@@ -51,4 +51,10 @@ nf_status check_norm_call(const char *fn, const nf_matrix *x, bool with_residual
 nf_status check_layer_norm_call(const char *fn, const nf_matrix *x, const void *weight, const void *bias,
                                 float eps, const nf_matrix *y, const float *mean, const float *inv_std);
 
+// Every check of nf_rms_norm_backward's arguments (and of its CUDA twin's); NF_OK early when
+// dy has no rows (then only shapes and params are checked).
+nf_status check_backward_call(const char *fn, const nf_matrix *dy, const nf_matrix *x, const void *weight,
+                              const nf_norm_params *p, const float *inv_rms, const nf_matrix *dx,
+                              const float *dweight);
+
 }  // namespace normforge

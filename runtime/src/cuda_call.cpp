@@ -152,33 +152,6 @@ int knob_value(const KernelEntry &k, const char *name, int otherwise) {
 constexpr int64_t kSharedBytesPerBlock = 48 * 1024;
 constexpr int64_t kSharedBytesForRows = kSharedBytesPerBlock - 4 * 1024;
 
-// Rows not on 8-byte boundaries: the unaligned kernel. Else the staged kernel when its block's
-// rows fit in shared memory (and NF_CUDA_STAGE is not "0"), else the one that re-reads x. Of
-// each class, the kernel for the highest capability the device has.
-const KernelEntry *find_cuda_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode w, nf_rounding r, int bias,
-                                    int64_t cols, bool aligned, int device_cc) {
-    // One compiled kernel where the orders agree (see find_kernel).
-    if (dtype == NF_F32 || w == NF_WEIGHT_NONE || op == NF_OP_LAYER_NORM) r = NF_ROUND_ONCE;
-    const char *env = getenv("NF_CUDA_STAGE");
-    const bool may_stage = env == nullptr || strcmp(env, "0") != 0;
-    const KernelEntry *plain = nullptr, *staged = nullptr, *unaligned = nullptr;
-    for (size_t i = 0; i < kNumKernels; i++) {
-        const KernelEntry &k = kKernels[i];
-        if (k.op != op || k.dtype != static_cast<int>(dtype) || k.weight != static_cast<int>(w) ||
-            k.rounding != static_cast<int>(r) || k.bias != bias || k.min_cc == 0 || k.min_cc > device_cc)
-            continue;
-        const KernelEntry **slot = k.shape_class == NF_CLASS_gpu_staged      ? &staged
-                                   : k.shape_class == NF_CLASS_gpu_unaligned ? &unaligned
-                                                                             : &plain;
-        if (*slot == nullptr || (*slot)->min_cc < k.min_cc) *slot = &k;
-    }
-    if (!aligned) return unaligned;
-    if (staged != nullptr && may_stage) {
-        const int64_t rows_per_block = knob_value(*staged, "rows_per_block", 32);
-        if (rows_per_block * cols * static_cast<int64_t>(dtype_size(dtype)) <= kSharedBytesForRows) return staged;
-    }
-    return plain;
-}
 
 // The compute capability (major * 10 + minor) of the current context's device, or 0; capped
 // by NF_CUDA_MAX_CAPABILITY (e.g. "70": run the baseline kernels on a newer GPU, for tests).
@@ -204,6 +177,34 @@ int current_device_cc(const CudaDriver *d) {
 }
 
 }  // namespace
+
+const KernelEntry *find_cuda_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode w, nf_rounding r, int bias,
+                                    int64_t cols, bool aligned, int device_cc) {
+    // One compiled kernel where the orders agree (see find_kernel).
+    if (dtype == NF_F32 || w == NF_WEIGHT_NONE || (op != NF_OP_RMS_NORM && op != NF_OP_RMS_NORM_RESIDUAL))
+        r = NF_ROUND_ONCE;
+    const char *env = getenv("NF_CUDA_STAGE");
+    const bool may_stage = env == nullptr || strcmp(env, "0") != 0;
+    const KernelEntry *plain = nullptr, *staged = nullptr, *unaligned = nullptr;
+    for (size_t i = 0; i < kNumKernels; i++) {
+        const KernelEntry &k = kKernels[i];
+        if (k.op != op || k.dtype != static_cast<int>(dtype) || k.weight != static_cast<int>(w) ||
+            k.rounding != static_cast<int>(r) || k.bias != bias || k.min_cc == 0 || k.min_cc > device_cc)
+            continue;
+        const KernelEntry **slot = k.shape_class == NF_CLASS_gpu_staged      ? &staged
+                                   : k.shape_class == NF_CLASS_gpu_unaligned ? &unaligned
+                                                                             : &plain;
+        if (*slot == nullptr || (*slot)->min_cc < k.min_cc) *slot = &k;
+    }
+    if (!aligned) return unaligned;
+    if (staged != nullptr && may_stage) {
+        const int64_t rows_per_block = knob_value(*staged, "rows_per_block", 32);
+        const int64_t inputs = op == NF_OP_RMS_NORM_BACKWARD ? 2 : 1;  // dy and x
+        if (inputs * rows_per_block * cols * static_cast<int64_t>(dtype_size(dtype)) <= kSharedBytesForRows)
+            return staged;
+    }
+    return plain;
+}
 
 ScopedContext::ScopedContext(const CudaDriver *drv, CUcontext ctx) : d(drv) {
     d->cuCtxGetCurrent(&previous);
@@ -285,6 +286,8 @@ nf_status prepare_cuda_call(const char *fn, const CudaDriver *d, KernelOp op, nf
         // Device and pointer queries need the context current (the caller's is restored).
         ScopedContext scope(d, ctx);
         const int device_cc = current_device_cc(d);
+        out->device_cc = device_cc;
+        out->aligned = aligned;
         out->kernel = find_cuda_kernel(op, dtype, w, r, bias, cols, aligned, device_cc);
         if (out->kernel == nullptr)
             return fail(NF_UNSUPPORTED, "%s: no CUDA kernel for this dtype and variant on a device of compute "

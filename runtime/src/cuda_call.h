@@ -73,7 +73,17 @@ struct CudaCall {
     const CudaDriver *d = nullptr;
     const KernelEntry *kernel = nullptr;
     CudaCallContext context;
+    int device_cc = 0;     // the compute capability the kernels were chosen for
+    bool aligned = false;  // every span was aligned8
 };
+
+// The kernel of (op, dtype, variant, bias) for a device of capability device_cc: rows not on
+// 8-byte boundaries get the unaligned class; else the staged class when its block's rows (of
+// dy and x for the backward dx) fit in shared memory and NF_CUDA_STAGE is not "0", else the
+// one that re-reads its input. Of each class, the kernel for the highest capability the device
+// has. nullptr if none.
+const KernelEntry *find_cuda_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode w, nf_rounding r, int bias,
+                                    int64_t cols, bool aligned, int device_cc);
 
 // The driver, or NF_DEVICE_ERROR with the reason (no driver, no device, cuInit failed).
 nf_status cuda_driver_or_fail(const char *fn, const CudaDriver **out);

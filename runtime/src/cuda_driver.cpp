@@ -46,6 +46,7 @@ void load() {
               bind(d.cuMemFreeAsync, "cuMemFreeAsync", true) &&
               bind(d.cuMemcpyHtoD, "cuMemcpyHtoD_v2") && bind(d.cuMemcpyDtoH, "cuMemcpyDtoH_v2") &&
               bind(d.cuMemcpyDtoDAsync, "cuMemcpyDtoDAsync_v2") &&
+              bind(d.cuMemsetD32Async, "cuMemsetD32Async") &&
               bind(d.cuStreamCreate, "cuStreamCreate") && bind(d.cuStreamDestroy, "cuStreamDestroy_v2") &&
               bind(d.cuStreamSynchronize, "cuStreamSynchronize") &&
               bind(d.cuEventCreate, "cuEventCreate") && bind(d.cuEventDestroy, "cuEventDestroy_v2") &&

@@ -13,7 +13,9 @@ enum KernelOp {
     NF_OP_RMS_NORM_RESIDUAL = 1,
     NF_OP_LAYER_NORM = 2,
     NF_OP_RMS_NORM_BACKWARD = 3,
-    NF_OP_RMS_NORM_DWEIGHT = 4
+    NF_OP_RMS_NORM_DWEIGHT = 4,
+    NF_OP_RMS_NORM_DWEIGHT_BLOCKS = 5,  // CUDA: dweight per block of 128 rows
+    NF_OP_RMS_NORM_DWEIGHT_PAIRS = 6    // CUDA: one level of the tree over the blocks
 };
 // block: the one class of serial kernels the runtime runs per block of rows (backward).
 // gpu, gpu_staged, gpu_unaligned: the CUDA kernels (device pointers; schedules/cuda.h): re-reading
@@ -49,6 +51,9 @@ using RmsNormBackwardFn = int (*)(const void *user_context, halide_buffer_t *dy,
 using RmsNormDweightFn = int (*)(const void *user_context, halide_buffer_t *dy, halide_buffer_t *x,
                                  halide_buffer_t *inv_rms, halide_buffer_t *dw_in,
                                  halide_buffer_t *dw);
+using RmsNormDweightBlocksFn = int (*)(const void *user_context, halide_buffer_t *dy, halide_buffer_t *x,
+                                       halide_buffer_t *inv_rms, halide_buffer_t *dw);
+using RmsNormDweightPairsFn = int (*)(const void *user_context, halide_buffer_t *p, halide_buffer_t *sum);
 
 struct KernelEntry {
     KernelOp op;

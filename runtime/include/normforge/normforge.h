@@ -88,8 +88,8 @@ nf_status nf_rms_norm_backward(const nf_matrix *dy, const nf_matrix *x, const vo
    link. Same semantics, checks, messages and "nothing written on failure" rule as the CPU
    functions; in addition each pointer must lie entirely inside one device allocation (a host
    pointer or a too-small buffer is NF_INVALID_ARGUMENT, not a device fault). Without a driver
-   or device: NF_DEVICE_ERROR. Any alignment works; rows starting on 8-byte boundaries (pointers
-   and row strides in bytes multiples of 8) get the faster kernels. The primary context of each
+   or device: NF_DEVICE_ERROR. Any alignment works for the forward ops; rows starting on 8-byte
+   boundaries (pointers and row strides in bytes multiples of 8) get the faster kernels. The primary context of each
    device used is retained until the process exits (as the CUDA runtime API does). */
 
 /* 1 if the NVIDIA driver loads and has at least one device, else 0. Never aborts. */
@@ -104,6 +104,16 @@ nf_status nf_cuda_rms_norm_residual(const nf_matrix *x, nf_matrix *residual, con
 /* nf_layer_norm on the GPU. mean, inv_std: NULL or rows floats in device memory. */
 nf_status nf_cuda_layer_norm(const nf_matrix *x, const void *weight, const void *bias, float eps,
                              nf_matrix *y, float *mean, float *inv_std, void *stream);
+/* nf_rms_norm_backward on the GPU. inv_rms: rows floats, dweight: NULL or cols floats, in
+   device memory. dweight is summed in the CPU function's order (blocks of 128 rows in row
+   order, the same pairwise tree; no atomics) and has the same bits on every call; the GPU may
+   fuse a product into its add, so it can differ from the CPU's in the last bits. With more than
+   128 rows it needs ceil(rows / 128) x cols floats of device scratch, allocated on the stream.
+   Rows must start on 8-byte boundaries (dy, x, dx, weight and row strides in bytes multiples of
+   8); other alignments: NF_UNSUPPORTED. */
+nf_status nf_cuda_rms_norm_backward(const nf_matrix *dy, const nf_matrix *x, const void *weight,
+                                    const nf_norm_params *p, const float *inv_rms, nf_matrix *dx,
+                                    float *dweight, void *stream);
 
 /* Message of the last failed call on this thread ("" if none failed yet). */
 const char *nf_last_error(void);
