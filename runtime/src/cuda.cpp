@@ -28,22 +28,6 @@ nf_status row_output(const char *fn, float *given, int64_t rows, DeviceScratch &
     return NF_OK;
 }
 
-// Whether every row of m (NULL: none) starts on an 8-byte boundary, and a vector's start.
-bool rows_aligned8(const nf_matrix *m) {
-    if (m == nullptr) return true;
-    const int64_t stride_bytes = m->row_stride * static_cast<int64_t>(dtype_size(m->dtype));
-    return reinterpret_cast<uintptr_t>(m->data) % 8 == 0 && stride_bytes % 8 == 0;
-}
-bool aligned8(const void *p) { return reinterpret_cast<uintptr_t>(p) % 8 == 0; }
-
-// Rows per launch for all the matrices of a call.
-int64_t launch_rows(const nf_matrix *a, const nf_matrix *b, const nf_matrix *c) {
-    int64_t n = rows_per_launch(a);
-    for (const nf_matrix *m : {b, c})
-        if (m != nullptr && rows_per_launch(m) < n) n = rows_per_launch(m);
-    return n;
-}
-
 nf_status cuda_rms(const char *fn, KernelOp op, const nf_matrix *x, nf_matrix *residual, const void *weight,
                    const nf_norm_params *p, nf_matrix *y, float *inv_rms, void *stream) {
     const bool fused = op == NF_OP_RMS_NORM_RESIDUAL;

@@ -20,11 +20,6 @@ namespace {
 // block_rows (rms_norm_dweight_blocks): part of the summation order.
 constexpr int64_t kDweightBlockRows = 128;
 
-bool rows_aligned8(const nf_matrix *m) {
-    const int64_t stride_bytes = m->row_stride * static_cast<int64_t>(dtype_size(m->dtype));
-    return reinterpret_cast<uintptr_t>(m->data) % 8 == 0 && stride_bytes % 8 == 0;
-}
-
 // A 3-D float view of device memory (the tree's pairs: cols x 2 x pairs), detached on
 // destruction.
 struct PairsView {
@@ -81,7 +76,7 @@ extern "C" nf_status nf_cuda_rms_norm_backward(const nf_matrix *dy, const nf_mat
     // gpu_unaligned schedule) gave a wrong last element in some fp16 rows on an H200 (its output
     // loop reads the row's statistic with warp shuffles in a lane-dependent epilogue).
     if (!rows_aligned8(dy) || !rows_aligned8(x) || !rows_aligned8(dx) ||
-        (has_weight && reinterpret_cast<uintptr_t>(weight) % 8 != 0))
+        (has_weight && !aligned8(weight)))
         return fail(NF_UNSUPPORTED,
                     "%s: dy, x, dx and weight must start on 8-byte boundaries, with row strides that are "
                     "multiples of 8 bytes (the CUDA backward pass has no kernel for other alignments yet)",
@@ -99,9 +94,7 @@ extern "C" nf_status nf_cuda_rms_norm_backward(const nf_matrix *dy, const nf_mat
         return s;
     const KernelEntry *dx_kernel = c.kernel, *blocks_kernel = nullptr, *pairs_kernel = nullptr;
 
-    int64_t step = rows_per_launch(dy);
-    for (const nf_matrix *m : {x, static_cast<const nf_matrix *>(dx)})
-        if (rows_per_launch(m) < step) step = rows_per_launch(m);
+    int64_t step = launch_rows(dy, x, dx);
     const int64_t blocks = (rows + kDweightBlockRows - 1) / kDweightBlockRows;
     if (dweight) {
         blocks_kernel = find_cuda_kernel(NF_OP_RMS_NORM_DWEIGHT_BLOCKS, dy->dtype, NF_WEIGHT_SCALE, NF_ROUND_ONCE,

@@ -315,6 +315,21 @@ int64_t rows_per_launch(const nf_matrix *m) {
     return n < 1 ? 1 : n;
 }
 
+int64_t launch_rows(const nf_matrix *a, const nf_matrix *b, const nf_matrix *c) {
+    int64_t n = rows_per_launch(a);
+    for (const nf_matrix *m : {b, c})
+        if (m != nullptr && rows_per_launch(m) < n) n = rows_per_launch(m);
+    return n;
+}
+
+bool rows_aligned8(const nf_matrix *m) {
+    if (m == nullptr) return true;
+    const int64_t stride_bytes = m->row_stride * static_cast<int64_t>(dtype_size(m->dtype));
+    return reinterpret_cast<uintptr_t>(m->data) % 8 == 0 && stride_bytes % 8 == 0;
+}
+
+bool aligned8(const void *p) { return reinterpret_cast<uintptr_t>(p) % 8 == 0; }
+
 nf_status kernel_failure(const char *fn, const CudaCall &c) {
     return fail(NF_DEVICE_ERROR, "%s: CUDA kernel %s failed: %s", fn, c.kernel->name,
                 c.context.halide_error[0] ? c.context.halide_error : "could not wrap a device pointer");

@@ -96,6 +96,12 @@ nf_status prepare_cuda_call(const char *fn, const CudaDriver *d, KernelOp op, nf
                             int num_spans, void *stream, CudaCall *out);
 // Rows per launch: without 64-bit indexing a kernel's buffers must stay below 2^31 elements.
 int64_t rows_per_launch(const nf_matrix *m);
+// The same for all the matrices of a call (b, c: NULL = not used).
+int64_t launch_rows(const nf_matrix *a, const nf_matrix *b, const nf_matrix *c);
+// Whether every row of m (NULL: none) starts on an 8-byte boundary (what the aligned kernels
+// assume), and whether a vector starts on one.
+bool rows_aligned8(const nf_matrix *m);
+bool aligned8(const void *p);
 // The NF_DEVICE_ERROR for a failed kernel run.
 nf_status kernel_failure(const char *fn, const CudaCall &c);
 
