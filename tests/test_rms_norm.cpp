@@ -185,11 +185,8 @@ TEST(RmsNorm, VersionAndCpuVariant) {
         << v;
     EXPECT_NE(std::string(nf_compiled_targets()).find("sse41"), std::string::npos);
 #endif
-    // Under a cap (ctest runs the suite once per lower level), that level is what runs.
-    const char *cap = std::getenv("NF_MAX_CPU_VARIANT");
-    if (cap != nullptr && *cap != '\0') {
-        EXPECT_EQ(v, cap);
-    }
+    // Under a cap (ctest runs the suite once per lower level), that level is what runs where this
+    // CPU supports it (test_cpu_levels.cpp checks the level against the CPU's own bits).
     nf_kernel_info info;
     ASSERT_EQ(nf_get_kernel_info(0, &info), 1);
     EXPECT_NE(std::string(info.db_entry).find("rms_norm"), std::string::npos);

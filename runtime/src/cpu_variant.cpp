@@ -8,7 +8,38 @@
 #include "kernel_table.h"
 #include "normforge/normforge.h"
 
+#if !defined(__aarch64__)
+#include <cpuid.h>
+
+#include "x86_levels.h"
+#endif
+
 using namespace normforge;
+
+#if !defined(__aarch64__)
+X86CpuidBits normforge::read_x86_cpuid() {
+    X86CpuidBits b;
+    unsigned a = 0, bx = 0, c = 0, d = 0;
+    const unsigned max_leaf = __get_cpuid_max(0, nullptr);
+    if (max_leaf >= 1 && __get_cpuid(1, &a, &bx, &c, &d)) b.leaf1_ecx = c;
+    if (max_leaf >= 7) {
+        __cpuid_count(7, 0, a, bx, c, d);
+        b.leaf7_ebx = bx, b.leaf7_ecx = c, b.leaf7_edx = d;
+        if (a >= 1) {  // EAX: the highest subleaf
+            __cpuid_count(7, 1, a, bx, c, d);
+            b.leaf7_1_eax = a;
+        }
+    }
+    if (__get_cpuid_max(0x80000000u, nullptr) >= 0x80000001u && __get_cpuid(0x80000001u, &a, &bx, &c, &d))
+        b.ext1_ecx = c;
+    if (b.leaf1_ecx & (1u << 27)) {  // OSXSAVE: XGETBV may be executed
+        uint32_t lo = 0, hi = 0;
+        __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        b.xcr0 = (uint64_t(hi) << 32) | lo;
+    }
+    return b;
+}
+#endif
 
 namespace {
 
@@ -22,6 +53,23 @@ const char *const kLevels[] = {"sse41", "avx2", "avx512_skylake", "avx512_zen4",
 constexpr int kNumLevels = 5;
 #endif
 int g_max_level = kNumLevels - 1;  // no cap
+
+#if defined(__aarch64__)
+int host_level() { return kNumLevels - 1; }  // Halide's runtime reads the hwcaps
+#else
+// Read on first use (no function-local static: the library links without libstdc++'s guards);
+// two threads racing here both compute the same value.
+int g_host_level = -1;
+int host_level() {
+    int level = __atomic_load_n(&g_host_level, __ATOMIC_RELAXED);
+    if (level < 0) {
+        level = x86_level_from_cpuid(read_x86_cpuid());
+        if (level < 0) level = 0;  // below SSE4.1: the baseline is all there is
+        __atomic_store_n(&g_host_level, level, __ATOMIC_RELAXED);
+    }
+    return level;
+}
+#endif
 
 // Features that a level below `max_level` must not use.
 bool denied(int feature, int max_level) {
@@ -44,9 +92,12 @@ bool denied(int feature, int max_level) {
     }
 }
 
-// Halide's multi-target wrapper asks this which compiled target it may run.
+// Halide's multi-target wrapper asks this which compiled target it may run: not above the cap,
+// not above what this CPU and OS support (x86_levels.h says why Halide's own check is not
+// enough), and what Halide's runtime accepts.
 int capped_can_use_target_features(int count, const uint64_t *features) {
-    const int max_level = __atomic_load_n(&g_max_level, __ATOMIC_RELAXED);
+    int max_level = __atomic_load_n(&g_max_level, __ATOMIC_RELAXED);
+    if (host_level() < max_level) max_level = host_level();
     for (int f = 0; f < count * 64; f++) {
         if ((features[f / 64] >> (f % 64)) & 1) {
             if (denied(f, max_level)) return 0;
