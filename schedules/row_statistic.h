@@ -77,7 +77,22 @@ inline void schedule_rows_cpu(RmsNormFuncs &f, Halide::Func y, Halide::Func inv_
                               int w, bool whole_vector_loop) {
     using namespace Halide;
     RowLoops L = split_row_loops_cpu(y, f.c, f.r, k, w);
-    if (f.residual_sum.defined()) {
+    if (f.residual_sum.defined() && f.residual_sum.type().bits() == 16) {
+        // 16-bit storage: rounding x + residual to the dtype costs more instructions than the
+        // row's memory traffic takes, so the rounded sum is computed once per row, into a row
+        // buffer (L1/L2-resident; allocated once per task) that the statistic and both outputs
+        // read. The whole row is read before any of its outputs is stored, so y may be x and the
+        // residual is rewritten in place. (Measured on an AVX2 Zen 2: 1.3x faster than
+        // recomputing the sum in both passes; on Zen 4 with AVX-512 about even.)
+        Var so("so"), si("si"), sv("sv");
+        f.residual_sum.compute_at(y, L.ri)
+            .hoist_storage(y, L.ro)
+            .bound_storage(f.r, 1)
+            .split(f.c, so, si, w * k.unroll, TailStrategy::GuardWithIf)
+            .split(si, si, sv, w, TailStrategy::GuardWithIf)
+            .vectorize(sv)
+            .unroll(si);
+    } else if (f.residual_sum.defined()) {
         // The fused op's two outputs read x + residual once per vector group, into registers,
         // before either is stored: y may be x and the residual is rewritten in place, so no
         // load of x or residual may follow a store of this group (the statistic's pass, done

@@ -75,8 +75,9 @@ TEST_P(RmsNormResidualVariant, ShapesStridesInPlace) {
 
 INSTANTIATE_TEST_SUITE_P(AllVariants, RmsNormResidualVariant, all_variants(), variant_name);
 
-// Calls with 16 MiB or more of output (the large shape class; fp32 goes through row tiles and
-// streaming stores for both outputs), with padding and in place.
+// Calls with 16 MiB or more of output (the large shape class; fp32 goes through row tiles, y
+// streamed out of them and the residual written in place by the kernel), with padding and in
+// place.
 TEST(RmsNormResidual, LargeCalls) {
     uint32_t seed = 700;
     for (nf_dtype d : {NF_F32, NF_BF16}) {

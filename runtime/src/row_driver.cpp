@@ -32,38 +32,36 @@ struct TileJob {
 };
 
 // One task: each tile of its rows is normalized into the thread's cache-resident buffer, then
-// streamed to y (and the second output) while the next tile of the inputs is prefetched.
+// streamed to y while the next tile of the inputs is prefetched. The op's second output (the
+// fused op's residual, rewritten in place) is written by the kernel directly: its lines were
+// just read, so storing them costs no read-for-ownership, and a copy through the tile would
+// only add work.
 int run_tile_block(void *, int task, uint8_t *closure) {
     const TileJob &j = *reinterpret_cast<const TileJob *>(closure);
     const RowCall &c = *j.call;
     const int64_t es = static_cast<int64_t>(dtype_size(c.dtype));
     const int64_t row_bytes = c.cols * es, tile_bytes = j.tile_rows * row_bytes;
-    const bool two = c.out2 != nullptr;
-    char *buf = static_cast<char *>(thread_scratch(size_t(tile_bytes * (two ? 2 : 1))));
+    char *buf = static_cast<char *>(thread_scratch(size_t(tile_bytes)));
     if (buf == nullptr) {
         pthread_mutex_lock(&j.ctx->mutex);
         snprintf(j.ctx->halide_error, sizeof j.ctx->halide_error, "out of memory for a tile buffer");
         pthread_mutex_unlock(&j.ctx->mutex);
         return -1;
     }
-    char *buf2 = buf + tile_bytes;
     const int64_t first = int64_t(task) * j.tiles_per_task * j.tile_rows;
     const int64_t end = std::min(c.rows, first + j.tiles_per_task * j.tile_rows);
     for (int64_t r0 = first; r0 < end; r0 += j.tile_rows) {
         const int64_t n = std::min(j.tile_rows, end - r0);
-        if (int rc = c.run(c, j.ctx, r0, n, buf, c.cols, two ? buf2 : nullptr, c.cols)) return rc;
+        char *o2 = c.out2 ? c.out2 + r0 * c.out2_stride * es : nullptr;
+        if (int rc = c.run(c, j.ctx, r0, n, buf, c.cols, o2, c.out2_stride)) return rc;
         const int64_t next_n = std::min(j.tile_rows, end - (r0 + n));
         for (int64_t i = 0; i < n; i++) {
             // Row i of the next tile is prefetched while row i of this one is stored.
             const bool pf = i < next_n;
             const char *xp = pf ? c.x + (r0 + n + i) * c.x_stride * es : nullptr;
+            const char *p2 = pf && c.in2 ? c.in2 + (r0 + n + i) * c.in2_stride * es : nullptr;
             stream_copy(c.y + (r0 + i) * c.y_stride * es, buf + i * row_bytes, size_t(row_bytes), xp,
-                        pf ? size_t(row_bytes) : 0);
-            if (two) {
-                const char *p2 = pf && c.in2 ? c.in2 + (r0 + n + i) * c.in2_stride * es : nullptr;
-                stream_copy(c.out2 + (r0 + i) * c.out2_stride * es, buf2 + i * row_bytes,
-                            size_t(row_bytes), p2, p2 ? size_t(row_bytes) : 0);
-            }
+                        xp ? size_t(row_bytes) : 0, p2, p2 ? size_t(row_bytes) : 0);
         }
     }
     stream_fence();

@@ -6,7 +6,8 @@
 // Usage: runner --op rms_norm|rms_norm_residual|layer_norm --threads N --reps R [--warm]
 //               [--corrupt] --case ROWSxCOLS:STREAM_ROWS ...
 // STREAM_ROWS > 0 runs the kernel the way the NormForge runtime runs large calls: tiles of that
-// many rows normalized into a scratch buffer, then copied out with streaming stores.
+// many rows normalized into a scratch buffer, then copied out with streaming stores. The fused
+// op's residual is updated in place, as nf_rms_norm_residual does.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -70,7 +71,7 @@ size_t type_bytes(const halide_type_t &t) { return (t.bits + 7) / 8; }
 
 struct Arg {
     const halide_filter_argument_t *meta;
-    std::string role;  // x, residual, weight, bias, eps, y, y2, stat
+    std::string role;  // x, residual, weight, bias, eps, y, y2 (the residual, in place), stat
 };
 
 // One case's buffers (`sets` rotating copies of everything the kernel touches per call).
@@ -79,7 +80,8 @@ struct Case {
     std::vector<Arg> args;
     halide_type_t dtype{};
     int sets = 1;
-    std::vector<std::vector<uint8_t>> x, residual, y, y2;
+    std::vector<std::vector<uint8_t>> x, residual, y;
+    std::vector<uint8_t> residual0;  // the residual before the first call (for the check)
     std::vector<uint8_t> weight, bias;
     std::vector<std::vector<float>> stats;  // one per per-row output
     float eps = 1e-5f;
@@ -103,9 +105,9 @@ halide_buffer_t make_buf(void *data, halide_type_t t, int dims, int64_t rows, in
     return b;
 }
 
-// Calls the kernel on rows [r0, r0 + n) of buffer set s; y (and y2) go to `yd`/`y2d` with row
-// stride `ys` elements.
-int call(Case &c, int s, int64_t r0, int64_t n, uint8_t *yd, uint8_t *y2d, int64_t ys) {
+// Calls the kernel on rows [r0, r0 + n) of buffer set s; y goes to `yd` with row stride `ys`
+// elements, the fused op's new residual over its input.
+int call(Case &c, int s, int64_t r0, int64_t n, uint8_t *yd, int64_t ys) {
     Views v;
     const size_t es = type_bytes(c.dtype);
     int n2 = 0, n1 = 0, stat = 0;
@@ -116,11 +118,11 @@ int call(Case &c, int s, int64_t r0, int64_t n, uint8_t *yd, uint8_t *y2d, int64
             continue;
         }
         halide_buffer_t &b = v.bufs[i];
-        if (a.role == "x" || a.role == "residual") {
+        if (a.role == "x" || a.role == "residual" || a.role == "y2") {
             uint8_t *p = (a.role == "x" ? c.x[s].data() : c.residual[s].data()) + size_t(r0 * c.cols) * es;
             b = make_buf(p, c.dtype, 2, n, c.cols, c.cols, v.d2[n2++]);
-        } else if (a.role == "y" || a.role == "y2") {
-            b = make_buf(a.role == "y" ? yd : y2d, c.dtype, 2, n, c.cols, ys, v.d2[n2++]);
+        } else if (a.role == "y") {
+            b = make_buf(yd, c.dtype, 2, n, c.cols, ys, v.d2[n2++]);
         } else if (a.role == "weight" || a.role == "bias") {
             b = make_buf(a.role == "weight" ? c.weight.data() : c.bias.data(), c.dtype, 1, c.cols, 0, 1, &v.d1[n1++]);
         } else {  // a per-row float output
@@ -142,22 +144,19 @@ int tile_task(void *, int task, uint8_t *closure) {
     TileJob &j = *reinterpret_cast<TileJob *>(closure);
     Case &c = *j.c;
     const size_t es = type_bytes(c.dtype), row_bytes = size_t(c.cols) * es;
-    const bool two = !c.y2.empty();
-    std::vector<uint8_t> buf(size_t(c.stream_rows) * row_bytes * (two ? 2 : 1));
-    uint8_t *buf2 = buf.data() + size_t(c.stream_rows) * row_bytes;
+    const bool two = !c.residual.empty();
+    std::vector<uint8_t> buf(size_t(c.stream_rows) * row_bytes);
     const int64_t first = task * j.tiles_per_task * c.stream_rows;
     const int64_t end = std::min(c.rows, first + j.tiles_per_task * c.stream_rows);
     for (int64_t r0 = first; r0 < end; r0 += c.stream_rows) {
         const int64_t n = std::min(c.stream_rows, end - r0);
-        if (int rc = call(c, j.s, r0, n, buf.data(), two ? buf2 : nullptr, c.cols)) return rc;
+        if (int rc = call(c, j.s, r0, n, buf.data(), c.cols)) return rc;
         for (int64_t i = 0; i < n; i++) {
             const bool pf = r0 + n + i < end;
             const uint8_t *xp = pf ? c.x[size_t(j.s)].data() + size_t(r0 + n + i) * row_bytes : nullptr;
+            const uint8_t *p2 = pf && two ? c.residual[size_t(j.s)].data() + size_t(r0 + n + i) * row_bytes : nullptr;
             normforge::stream_copy(c.y[size_t(j.s)].data() + size_t(r0 + i) * row_bytes, buf.data() + i * row_bytes,
-                                   row_bytes, xp, pf ? row_bytes : 0);
-            if (two)
-                normforge::stream_copy(c.y2[size_t(j.s)].data() + size_t(r0 + i) * row_bytes, buf2 + i * row_bytes,
-                                       row_bytes);
+                                   row_bytes, xp, xp ? row_bytes : 0, p2, p2 ? row_bytes : 0);
         }
     }
     normforge::stream_fence();
@@ -166,7 +165,7 @@ int tile_task(void *, int task, uint8_t *closure) {
 
 int run_once(Case &c, int s) {
     if (c.stream_rows <= 0)
-        return call(c, s, 0, c.rows, c.y[size_t(s)].data(), c.y2.empty() ? nullptr : c.y2[size_t(s)].data(), c.cols);
+        return call(c, s, 0, c.rows, c.y[size_t(s)].data(), c.cols);
     const int64_t tiles = (c.rows + c.stream_rows - 1) / c.stream_rows;
     TileJob j{&c, s, std::max<int64_t>(1, tiles / 64)};
     const int tasks = int((tiles + j.tiles_per_task - 1) / j.tiles_per_task);
@@ -182,11 +181,11 @@ std::string check(const Case &c, const std::string &op) {
         for (int64_t k = 0; k < c.cols; k++) {
             double v = load(t, c.x[0].data(), r * c.cols + k);
             if (op == "rms_norm_residual") {
-                float s = float(v + double(load(t, c.residual[0].data(), r * c.cols + k)));
+                float s = float(v + double(load(t, c.residual0.data(), r * c.cols + k)));
                 std::vector<uint8_t> tmp(4);
                 store(t, tmp.data(), 0, s);
                 v = load(t, tmp.data(), 0);
-                if (load(t, c.y2[0].data(), r * c.cols + k) != float(v)) return "the stored residual is not x + residual";
+                if (load(t, c.residual[0].data(), r * c.cols + k) != float(v)) return "the stored residual is not x + residual";
             }
             in[size_t(k)] = v;
         }
@@ -260,7 +259,7 @@ int main(int argc, char **argv) {
             c.args.push_back(arg);
         }
         const size_t es = type_bytes(c.dtype), bytes = size_t(rows * cols) * es;
-        const size_t per_set = bytes * (in2d + out2d);
+        const size_t per_set = bytes * (in2d + 1);  // the inputs and y (a second output is in place)
         c.sets = warm ? 1 : int(std::min<size_t>(256, std::max<size_t>(1, (size_t(64) << 20) / per_set)));
         uint32_t state = 2024;
         std::vector<uint8_t> x0(bytes), r0(in2d > 1 ? bytes : 0);
@@ -269,11 +268,11 @@ int main(int argc, char **argv) {
             store(c.dtype, x0.data(), i, float(state >> 8) / 16777216.0f * 2.0f - 1.0f);
             if (in2d > 1) store(c.dtype, r0.data(), i, float(i % 11) * 0.25f - 1.0f);
         }
+        c.residual0 = r0;
         for (int s = 0; s < c.sets; s++) {
             c.x.push_back(x0);
             if (in2d > 1) c.residual.push_back(r0);
             c.y.emplace_back(bytes, 0);
-            if (out2d > 1) c.y2.emplace_back(bytes, 0);
         }
         c.weight.resize(size_t(cols) * es);
         c.bias.resize(size_t(cols) * es);
