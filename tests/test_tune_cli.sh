@@ -48,6 +48,35 @@ before=$(grep -c '"phase": "search"' "$tmp/tune-records.jsonl")
 grep -q "resumed" "$tmp/run3.txt"
 after=$(grep -c '"phase": "search"' "$tmp/tune-records.jsonl")
 test "$before" = "$after"
+# The fused op (its residual updated in place, as the runtime does) and the backward kernels
+# (dx and dw, one class "block", serial) tune too; a wrong dx or dw is rejected.
+"$normforge" tune --op rms_norm_residual --dtype bf16 --shapes 5x300,600x300 --trials 1 --reps 3 --budget 60s \
+    --no-baselines --log "$tmp/res.jsonl" --out "$tmp/res.json" | tee "$tmp/run5.txt"
+grep -q "wrote $tmp/res.json" "$tmp/run5.txt"
+if grep -q '"status": "wrong' "$tmp/res.jsonl"; then echo "fused candidate rejected as wrong"; exit 1; fi
+grep -q '"status": "ok' "$tmp/res.jsonl"
+for op in rms_norm_backward rms_norm_dweight; do
+  "$normforge" tune --op $op --dtype bf16 --shapes 3x300,200x257 --trials 2 --reps 3 --budget 60s \
+      --strategy exhaustive --no-baselines --corrupt-candidate 1 --log "$tmp/$op.jsonl" --out "$tmp/bw.json" \
+      | tee "$tmp/run-$op.txt"
+  grep -q "rejected" "$tmp/run-$op.txt"
+  grep -q '"status": "wrong' "$tmp/$op.jsonl"
+  grep -q '"status": "ok' "$tmp/$op.jsonl"
+done
+"$python" - "$tmp" "$generator" <<'PY'
+import json, subprocess, sys
+tmp, gen = sys.argv[1], sys.argv[2]
+db = json.load(open(f"{tmp}/bw.json"))["x86-64"]
+target = json.loads(open(f"{tmp}/rms_norm_backward.jsonl").readline())["target"]
+for op, extra in (("rms_norm_backward", ["weight_mode=scale"]), ("rms_norm_dweight", [])):
+    e = db[op]["bf16"]["block"]
+    assert e["parallel"] == 0, e  # serial kernels
+    knobs = [f"{k}={v}" for k, v in e.items() if not k.startswith("_") and k != "stream_rows"]
+    subprocess.run([gen, "-g", op, "-f", "t", "-o", tmp, "-e", "h", f"target={target}-large_buffers",
+                    "dtype=bfloat16"] + extra + knobs, check=True)
+print("backward db entries OK")
+PY
+
 # A cross target through --runner (qemu here): it runs, and its timings are labelled as such.
 "$normforge" tune --target arm-64-linux --runner 'qemu-aarch64 -L /usr/aarch64-linux-gnu' --shapes 4x256 \
     --trials 1 --reps 3 --budget 60s --no-baselines --log "$tmp/arm.jsonl" --out "$tmp/arm-64.json" | tee "$tmp/run4.txt"

@@ -74,7 +74,9 @@ int main(int argc, char **argv) {
     auto *tune = app.add_subcommand(
         "tune", "Search schedule knobs for one op and dtype, compare with the defaults and Halide's "
                 "autoschedulers, and write the best per shape class to a schedules/db file");
-    tune->add_option("--op", topt.op, "rms_norm, rms_norm_residual or layer_norm")->capture_default_str();
+    tune->add_option("--op", topt.op,
+                     "rms_norm, rms_norm_residual, layer_norm, rms_norm_backward (dx) or rms_norm_dweight (dw)")
+        ->capture_default_str();
     tune->add_option("--dtype", topt.dtype, "f32, f16 or bf16")->capture_default_str();
     tune->add_option("--target", topt.target,
                      "host (the feature level this CPU runs), or a Halide target such as "

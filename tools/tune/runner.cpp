@@ -3,11 +3,14 @@
 // buffers from the kernel's own metadata, checks the output against a float64 reference, then
 // times it (warm-up, batches, repetitions, median; rotating buffer sets unless --warm). Prints
 // one line per case:  ok <median_s> <min_s> <max_s>  |  wrong <what>  |  failed <what>
-// Usage: runner --op rms_norm|rms_norm_residual|layer_norm --threads N --reps R [--warm]
-//               [--corrupt] --case ROWSxCOLS:STREAM_ROWS ...
+// Usage: runner --op rms_norm|rms_norm_residual|layer_norm|rms_norm_backward|rms_norm_dweight
+//               --threads N --reps R [--warm] [--corrupt] --case ROWSxCOLS:STREAM_ROWS ...
 // STREAM_ROWS > 0 runs the kernel the way the NormForge runtime runs large calls: tiles of that
 // many rows normalized into a scratch buffer, then copied out with streaming stores. The fused
-// op's residual is updated in place, as nf_rms_norm_residual does.
+// op's residual is updated in place, as nf_rms_norm_residual does. The backward kernels (dx, and
+// the weight gradient dw) run as nf_rms_norm_backward runs them: blocks of 128 rows on the
+// thread pool, each in sub-blocks of at most 256 KiB of dy and x, dw summed per block.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -71,7 +74,8 @@ size_t type_bytes(const halide_type_t &t) { return (t.bits + 7) / 8; }
 
 struct Arg {
     const halide_filter_argument_t *meta;
-    std::string role;  // x, residual, weight, bias, eps, y, y2 (the residual, in place), stat
+    std::string role;  // x, residual, weight, bias, eps, y, y2 (the residual, in place), stat;
+                       // backward: dy, x, weight, inv_rms, dx | dy, x, inv_rms, dw_in, dw
 };
 
 // One case's buffers (`sets` rotating copies of everything the kernel touches per call).
@@ -84,6 +88,10 @@ struct Case {
     std::vector<uint8_t> residual0;  // the residual before the first call (for the check)
     std::vector<uint8_t> weight, bias;
     std::vector<std::vector<float>> stats;  // one per per-row output
+    // Backward: dy (rotating like x), the forward's inv_rms (rows), dw per 128-row block.
+    std::vector<std::vector<uint8_t>> dy;
+    std::vector<float> inv;
+    std::vector<std::vector<float>> dw_blocks;
     float eps = 1e-5f;
 };
 
@@ -163,7 +171,58 @@ int tile_task(void *, int task, uint8_t *closure) {
     return 0;
 }
 
+// The backward kernels on rows [r0, r0 + n) of buffer set s; `acc`: the block's dw (dweight).
+int call_backward(Case &c, int s, int64_t r0, int64_t n, float *acc) {
+    Views v;
+    const size_t es = type_bytes(c.dtype), off = size_t(r0 * c.cols) * es;
+    const halide_type_t f32(halide_type_float, 32);
+    int n2 = 0, n1 = 0;
+    for (size_t i = 0; i < c.args.size(); i++) {
+        const std::string &role = c.args[i].role;
+        halide_buffer_t &b = v.bufs[i];
+        if (role == "dy" || role == "x" || role == "dx") {
+            uint8_t *p = (role == "dy" ? c.dy : role == "x" ? c.x : c.y)[size_t(s)].data() + off;
+            b = make_buf(p, c.dtype, 2, n, c.cols, c.cols, v.d2[n2++]);
+        } else if (role == "weight") {
+            b = make_buf(c.weight.data(), c.dtype, 1, c.cols, 0, 1, &v.d1[n1++]);
+        } else if (role == "inv_rms") {
+            b = make_buf(c.inv.data() + r0, f32, 1, n, 0, 1, &v.d1[n1++]);
+        } else {  // dw_in, dw: the block's accumulator, updated in place
+            b = make_buf(acc, f32, 1, c.cols, 0, 1, &v.d1[n1++]);
+        }
+        v.argv[i] = &b;
+    }
+    return nf_tune_kernel_argv(v.argv);
+}
+
+constexpr int64_t kBlockRows = 128;  // runtime/src/rms_norm_backward.cpp's dweight blocks
+
+struct BackwardJob {
+    Case *c;
+    int s;
+    int64_t sub_rows;
+};
+
+int backward_block(void *, int block, uint8_t *closure) {
+    BackwardJob &j = *reinterpret_cast<BackwardJob *>(closure);
+    Case &c = *j.c;
+    const int64_t first = int64_t(block) * kBlockRows, end = std::min(c.rows, first + kBlockRows);
+    float *acc = c.dw_blocks.empty() ? nullptr : c.dw_blocks[size_t(block)].data();
+    if (acc) std::fill(acc, acc + c.cols, 0.0f);
+    for (int64_t r0 = first; r0 < end; r0 += j.sub_rows)
+        if (int rc = call_backward(c, j.s, r0, std::min(j.sub_rows, end - r0), acc)) return rc;
+    return 0;
+}
+
+bool is_backward(const std::string &op) { return op == "rms_norm_backward" || op == "rms_norm_dweight"; }
+
 int run_once(Case &c, int s) {
+    if (!c.dy.empty()) {
+        const int64_t es = int64_t(type_bytes(c.dtype));
+        BackwardJob j{&c, s, std::max<int64_t>(1, std::min<int64_t>(kBlockRows, (int64_t(256) << 10) / (2 * c.cols * es)))};
+        const int blocks = int((c.rows + kBlockRows - 1) / kBlockRows);
+        return halide_do_par_for(nullptr, backward_block, 0, blocks, reinterpret_cast<uint8_t *>(&j));
+    }
     if (c.stream_rows <= 0)
         return call(c, s, 0, c.rows, c.y[size_t(s)].data(), c.cols);
     const int64_t tiles = (c.rows + c.stream_rows - 1) / c.stream_rows;
@@ -172,8 +231,51 @@ int run_once(Case &c, int s) {
     return halide_do_par_for(nullptr, tile_task, 0, tasks, reinterpret_cast<uint8_t *>(&j));
 }
 
+// Backward: "" when set 0's dx (first, middle and last rows) or dw (every column, the blocks
+// added in double) matches the float64 gradient.
+std::string check_backward(const Case &c, const std::string &op) {
+    const halide_type_t t = c.dtype;
+    const double tol = t.bits == 32 ? 1e-5 : t.code == halide_type_bfloat ? 1.6e-2 : 2e-3;
+    char msg[160];
+    if (op == "rms_norm_dweight") {
+        for (int64_t k = 0; k < c.cols; k++) {
+            double want = 0, mag = 0, got = 0;
+            for (int64_t r = 0; r < c.rows; r++) {
+                const double term = double(load(t, c.dy[0].data(), r * c.cols + k)) *
+                                    double(load(t, c.x[0].data(), r * c.cols + k)) * double(c.inv[size_t(r)]);
+                want += term, mag += std::fabs(term);
+            }
+            for (const auto &b : c.dw_blocks) got += b[size_t(k)];
+            if (!(std::fabs(got - want) <= 1e-5 * mag + 1e-6)) {
+                std::snprintf(msg, sizeof msg, "dw(%lld)=%g want %g", (long long)k, got, want);
+                return msg;
+            }
+        }
+        return "";
+    }
+    for (int64_t r : {int64_t(0), c.rows / 2, c.rows - 1}) {
+        const double inv = c.inv[size_t(r)];
+        double dot = 0;
+        for (int64_t k = 0; k < c.cols; k++)
+            dot += double(load(t, c.dy[0].data(), r * c.cols + k)) * load(t, c.weight.data(), k) *
+                   load(t, c.x[0].data(), r * c.cols + k);
+        for (int64_t k = 0; k < c.cols; k++) {
+            const double g = double(load(t, c.dy[0].data(), r * c.cols + k)) * load(t, c.weight.data(), k);
+            const double a = inv * g, b = double(load(t, c.x[0].data(), r * c.cols + k)) * inv * inv * inv * dot /
+                                          double(c.cols);
+            const double got = load(t, c.y[0].data(), r * c.cols + k);
+            if (!(std::fabs(got - (a - b)) <= tol * (std::fabs(a) + std::fabs(b)) + 1e-6)) {
+                std::snprintf(msg, sizeof msg, "dx(%lld,%lld)=%g want %g", (long long)r, (long long)k, got, a - b);
+                return msg;
+            }
+        }
+    }
+    return "";
+}
+
 // "" when buffer set 0's y matches the float64 reference on the first, middle and last rows.
 std::string check(const Case &c, const std::string &op) {
+    if (is_backward(op)) return check_backward(c, op);
     const halide_type_t t = c.dtype;
     const double tol = t.bits == 32 ? 1e-5 : t.code == halide_type_bfloat ? 1.6e-2 : 2e-3;
     for (int64_t r : {int64_t(0), c.rows / 2, c.rows - 1}) {
@@ -249,7 +351,10 @@ int main(int argc, char **argv) {
         for (int i = 0; i < md->num_arguments; i++) {
             const halide_filter_argument_t &a = md->arguments[i];
             Arg arg{&a, ""};
-            if (a.kind == halide_argument_kind_input_scalar) arg.role = "eps";
+            if (is_backward(op)) {
+                arg.role = a.name;  // dy, x, weight, inv_rms, dx | dy, x, inv_rms, dw_in, dw
+                if (arg.role == "x") c.dtype = a.type;
+            } else if (a.kind == halide_argument_kind_input_scalar) arg.role = "eps";
             else if (a.kind == halide_argument_kind_input_buffer && a.dimensions == 2) {
                 arg.role = in2d++ ? "residual" : "x";
                 c.dtype = a.type;
@@ -259,7 +364,8 @@ int main(int argc, char **argv) {
             c.args.push_back(arg);
         }
         const size_t es = type_bytes(c.dtype), bytes = size_t(rows * cols) * es;
-        const size_t per_set = bytes * (in2d + 1);  // the inputs and y (a second output is in place)
+        // The inputs and y or dx (a second output is in place; dw is per block).
+        const size_t per_set = bytes * (is_backward(op) ? (op == "rms_norm_backward" ? 3 : 2) : in2d + 1);
         c.sets = warm ? 1 : int(std::min<size_t>(256, std::max<size_t>(1, (size_t(64) << 20) / per_set)));
         uint32_t state = 2024;
         std::vector<uint8_t> x0(bytes), r0(in2d > 1 ? bytes : 0);
@@ -269,8 +375,24 @@ int main(int argc, char **argv) {
             if (in2d > 1) store(c.dtype, r0.data(), i, float(i % 11) * 0.25f - 1.0f);
         }
         c.residual0 = r0;
+        std::vector<uint8_t> dy0(is_backward(op) ? bytes : 0);
+        for (int64_t i = 0; i < int64_t(dy0.size() / es); i++) {
+            state = state * 1664525u + 1013904223u;
+            store(c.dtype, dy0.data(), i, float(state >> 8) / 16777216.0f - 0.5f);
+        }
+        if (is_backward(op)) {  // the forward pass's inv_rms of x
+            c.inv.resize(size_t(rows));
+            for (int64_t r = 0; r < rows; r++) {
+                double ss = 0;
+                for (int64_t k = 0; k < cols; k++) ss += double(load(c.dtype, x0.data(), r * cols + k)) * load(c.dtype, x0.data(), r * cols + k);
+                c.inv[size_t(r)] = float(1.0 / std::sqrt(ss / double(cols) + c.eps));
+            }
+            if (op == "rms_norm_dweight")
+                c.dw_blocks.assign(size_t((rows + kBlockRows - 1) / kBlockRows), std::vector<float>(size_t(cols)));
+        }
         for (int s = 0; s < c.sets; s++) {
             c.x.push_back(x0);
+            if (is_backward(op)) c.dy.push_back(dy0);
             if (in2d > 1) c.residual.push_back(r0);
             c.y.emplace_back(bytes, 0);
         }
@@ -289,7 +411,8 @@ int main(int argc, char **argv) {
             std::fflush(stdout);
             continue;
         }
-        if (corrupt) c.y[0][es - 1] ^= 0x40;  // test hook: a wrong candidate
+        if (corrupt && !c.dw_blocks.empty()) c.dw_blocks[0][0] += 1.0f;  // test hook: a wrong candidate
+        else if (corrupt) c.y[0][es - 1] ^= 0x40;
         std::string err = check(c, op);
         if (!err.empty()) {
             std::printf("wrong %s\n", err.c_str());

@@ -63,6 +63,11 @@ normforge::CpuKnobs parse_knobs(const std::string &text) {
     return k;
 }
 
+std::string tunable_ops() { return "rms_norm, rms_norm_residual, layer_norm, rms_norm_backward, rms_norm_dweight"; }
+
+// The backward kernels (dx and dw): serial, run per block of rows by the runtime, one class.
+bool backward_op(const std::string &op) { return op == "rms_norm_backward" || op == "rms_norm_dweight"; }
+
 const char *class_name(normforge::KernelClass c) {
     return c == normforge::NF_CLASS_small ? "small" : c == normforge::NF_CLASS_medium ? "medium" : "large";
 }
@@ -151,8 +156,14 @@ bool Tuner::setup(std::string *err) {
     } else if (opt.op == "layer_norm") {
         generator = "layer_norm";
         op_params = "dtype=" + dtype_halide + " has_weight=true has_bias=true";
+    } else if (opt.op == "rms_norm_backward") {
+        generator = "rms_norm_backward";
+        op_params = "dtype=" + dtype_halide + " weight_mode=scale";
+    } else if (opt.op == "rms_norm_dweight") {
+        generator = "rms_norm_dweight";
+        op_params = "dtype=" + dtype_halide;
     } else {
-        return *err = "op '" + opt.op + "' is not tunable (rms_norm, rms_norm_residual, layer_norm)", false;
+        return *err = "op '" + opt.op + "' is not tunable (" + tunable_ops() + ")", false;
     }
     for (const std::string &s : opt.shapes) {
         long long r = 0, c = 0;
@@ -160,8 +171,11 @@ bool Tuner::setup(std::string *err) {
         if (std::sscanf(s.c_str(), "%lld%c%lld", &r, &x, &c) != 3 || x != 'x' || r <= 0 || c <= 0)
             return *err = "bad shape '" + s + "' (want ROWSxCOLS)", false;
         const size_t es = opt.dtype == "f32" ? 4 : 2;
-        const bool fused = opt.op == "rms_norm_residual";
-        shapes.push_back({s, r, c, class_name(normforge::shape_class_of(r, c, es)), double((fused ? 4 : 2) * r * c * es)});
+        // Matrices moved per call: x and y; the fused op x, residual (read and written) and y;
+        // dx: dy, x read and dx written; dw: dy and x read. The backward kernels have one class.
+        const int matrices = opt.op == "rms_norm_residual" ? 4 : opt.op == "rms_norm_backward" ? 3 : 2;
+        shapes.push_back({s, r, c, backward_op(opt.op) ? "block" : class_name(normforge::shape_class_of(r, c, es)),
+                          double(matrices * r * c * es)});
     }
     if (shapes.empty()) return *err = "no shapes", false;
 
@@ -416,6 +430,10 @@ int run_tune(const TuneOptions &o) {
         T.family == "x86-64" ? normforge::x86_knob_space() : normforge::arm_knob_space(), T.natural);
     if (!classes.count("large"))  // stream_rows only acts on large calls
         space.erase(std::remove_if(space.begin(), space.end(), [](const CpuKnobs &k) { return k.stream_rows != 0; }),
+                    space.end());
+    if (backward_op(o.op))  // serial kernels: the runtime runs their blocks on the thread pool
+        space.erase(std::remove_if(space.begin(), space.end(),
+                                   [](const CpuKnobs &k) { return k.parallel != 0 || k.rows_per_task != 1; }),
                     space.end());
     std::string strategy = o.strategy;
     // About 3 s a candidate here (generator + link + run): a space that fits the budget is
