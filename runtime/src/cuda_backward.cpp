@@ -3,8 +3,13 @@
 // piece (blocks of kDweightBlockRows rows, each summed in row order), then dx (so dx may be
 // exactly dy or x). Then the blocks are added by the same fixed pairwise tree as on the CPU
 // (runtime/src/rms_norm_backward.cpp), one small kernel per level, the last one writing
-// dweight. Builds without CUDA kernels answer that there is no CUDA.
+// dweight. The kernels take rows on 8-byte boundaries only: a matrix whose rows are not is
+// staged through device scratch with 256-byte-aligned rows (cuMemcpy2DAsync on the same
+// stream), piece by piece, and an unaligned weight is copied once. Builds without CUDA kernels
+// answer that there is no CUDA.
 #include <inttypes.h>
+
+#include <algorithm>
 
 #include "checks.h"
 #include "errors.h"
@@ -42,6 +47,41 @@ struct PairsView {
     }
 };
 
+// A matrix argument as the kernels see it: the caller's memory, or (for rows off 8-byte
+// boundaries) a piece of device scratch with aligned rows that is copied in before the kernels
+// (inputs) or out after them (dx).
+struct Staged {
+    const nf_matrix *m;
+    bool staged = false;
+    CUdeviceptr scratch = 0;  // piece rows x pitch bytes
+    int64_t pitch = 0;        // bytes
+    // The view the kernels get for rows [r0, r0 + n).
+    nf_matrix piece(int64_t r0, int64_t n) const {
+        if (!staged) {
+            nf_matrix v = *m;
+            v.data = static_cast<char *>(m->data) + r0 * m->row_stride * int64_t(dtype_size(m->dtype));
+            v.rows = n;
+            return v;
+        }
+        return nf_matrix{reinterpret_cast<void *>(scratch), m->dtype, n, m->cols,
+                         pitch / int64_t(dtype_size(m->dtype))};
+    }
+    // Copies rows [r0, r0 + n) between the caller's matrix and the scratch (to_scratch: in).
+    CUresult copy(const CudaDriver *d, CUstream stream, int64_t r0, int64_t n, bool to_scratch) const {
+        const int64_t es = int64_t(dtype_size(m->dtype));
+        const CUdeviceptr user = reinterpret_cast<CUdeviceptr>(m->data) + CUdeviceptr(r0 * m->row_stride * es);
+        CudaMemcpy2D c;
+        c.srcMemoryType = c.dstMemoryType = kMemoryTypeDevice;
+        c.srcDevice = to_scratch ? user : scratch;
+        c.srcPitch = size_t(to_scratch ? m->row_stride * es : pitch);
+        c.dstDevice = to_scratch ? scratch : user;
+        c.dstPitch = size_t(to_scratch ? pitch : m->row_stride * es);
+        c.WidthInBytes = size_t(m->cols * es);
+        c.Height = size_t(n);
+        return d->cuMemcpy2DAsync(&c, stream);
+    }
+};
+
 nf_status zero_dweight(const char *fn, const CudaDriver *d, float *dweight, int64_t cols, void *stream,
                        const void *x_data) {
     const NamedSpan spans[] = {{"dweight", vector_span(dweight, cols, sizeof(float))}};
@@ -72,15 +112,12 @@ extern "C" nf_status nf_cuda_rms_norm_backward(const nf_matrix *dy, const nf_mat
     }
     const size_t es = dtype_size(dy->dtype);
     const bool has_weight = p->weight_mode != NF_WEIGHT_NONE;
-    // Only kernels for rows on 8-byte boundaries: the one for other rows (the forward's
-    // gpu_unaligned schedule) gave a wrong last element in some fp16 rows on an H200 (its output
-    // loop reads the row's statistic with warp shuffles in a lane-dependent epilogue).
-    if (!rows_aligned8(dy) || !rows_aligned8(x) || !rows_aligned8(dx) ||
-        (has_weight && !aligned8(weight)))
-        return fail(NF_UNSUPPORTED,
-                    "%s: dy, x, dx and weight must start on 8-byte boundaries, with row strides that are "
-                    "multiples of 8 bytes (the CUDA backward pass has no kernel for other alignments yet)",
-                    fn);
+    // Only kernels for rows on 8-byte boundaries (the forward's gpu_unaligned schedule gave a
+    // wrong last element in some fp16 rows on an H200: its output loop reads the row's statistic
+    // with warp shuffles in a lane-dependent epilogue). Other rows are staged (see the top).
+    Staged sdy{dy, !rows_aligned8(dy)}, sx{x, !rows_aligned8(x)}, sdx{dx, !rows_aligned8(dx)};
+    const bool stage_weight = has_weight && !aligned8(weight);
+    const bool staging = sdy.staged || sx.staged || sdx.staged || stage_weight;
     const NamedSpan spans[] = {
         {"dy", matrix_span(dy)},
         {"x", matrix_span(x)},
@@ -112,6 +149,36 @@ extern "C" nf_status nf_cuda_rms_norm_backward(const nf_matrix *dy, const nf_mat
                         "floats)", fn, rows, cols, dy->row_stride, kDweightBlockRows);
     }
 
+    // Staged matrices: rows padded to 256 bytes, pieces of at most ~64 MiB per matrix (whole
+    // dweight blocks), plus the weight.
+    const int64_t pitch = (cols * int64_t(es) + 255) / 256 * 256;
+    const int64_t wbytes = stage_weight ? pitch : 0;
+    if (sdy.staged || sx.staged || sdx.staged) {
+        const int64_t cap = std::max<int64_t>(1, (int64_t(64) << 20) / pitch / kDweightBlockRows) * kDweightBlockRows;
+        step = std::min(step, cap);
+    }
+    DeviceScratch stage{d, c.context.context, c.context.stream};
+    const void *weight_data = weight;
+    if (staging) {
+        const int64_t piece = std::min(step, rows);
+        const int64_t matrices = int64_t(sdy.staged) + int64_t(sx.staged) + int64_t(sdx.staged);
+        CUresult r = stage.alloc(size_t(matrices * piece * pitch + wbytes));
+        if (r != kCudaSuccess)
+            return fail(NF_DEVICE_ERROR, "%s: cannot allocate device scratch to stage rows that are not on "
+                        "8-byte boundaries: %s", fn, cuda_error_name(r));
+        CUdeviceptr next = stage.ptr;
+        for (Staged *m : {&sdy, &sx, &sdx})
+            if (m->staged) m->scratch = next, m->pitch = pitch, next += CUdeviceptr(piece * pitch);
+        if (stage_weight) {
+            ScopedContext scope(d, c.context.context);
+            r = d->cuMemcpyDtoDAsync(next, reinterpret_cast<CUdeviceptr>(weight), size_t(cols) * es,
+                                     c.context.stream);
+            if (r != kCudaSuccess)
+                return fail(NF_DEVICE_ERROR, "%s: cannot stage the weight: %s", fn, cuda_error_name(r));
+            weight_data = reinterpret_cast<const void *>(next);
+        }
+    }
+
     // The per-block sums: dweight itself when there is one block, else device scratch.
     DeviceScratch scratch{d, c.context.context, c.context.stream};
     CUdeviceptr partial = reinterpret_cast<CUdeviceptr>(dweight);
@@ -128,7 +195,15 @@ extern "C" nf_status nf_cuda_rms_norm_backward(const nf_matrix *dy, const nf_mat
     void *uc = &c.context;
     for (int64_t r0 = 0; r0 < rows; r0 += step) {
         const int64_t n = rows - r0 < step ? rows - r0 : step;
-        DeviceView dyv = DeviceView::rows(uc, dy, r0, n), xv = DeviceView::rows(uc, x, r0, n);
+        for (const Staged *m : {&sdy, &sx}) {
+            if (!m->staged) continue;
+            ScopedContext scope(d, c.context.context);
+            CUresult r = m->copy(d, c.context.stream, r0, n, true);
+            if (r != kCudaSuccess)
+                return fail(NF_DEVICE_ERROR, "%s: cannot stage rows: %s", fn, cuda_error_name(r));
+        }
+        const nf_matrix dyp = sdy.piece(r0, n), xp = sx.piece(r0, n), dxp = sdx.piece(r0, n);
+        DeviceView dyv = DeviceView::rows(uc, &dyp, 0, n), xv = DeviceView::rows(uc, &xp, 0, n);
         DeviceView iv(uc, inv_rms + r0, f32, 1, n, n, 1);
         int rc = -1;
         if (dweight) {
@@ -142,14 +217,21 @@ extern "C" nf_status nf_cuda_rms_norm_backward(const nf_matrix *dy, const nf_mat
             if (rc != 0) return kernel_failure(fn, c);
         }
         // A weight-less kernel never reads its weight: x's first row serves as a valid buffer.
-        DeviceView wv(uc, has_weight ? weight : x->data, type, 1, cols, cols, 1);
-        DeviceView dxv = DeviceView::rows(uc, dx, r0, n);
+        DeviceView wv(uc, has_weight ? weight_data : xp.data, type, 1, cols, cols, 1);
+        DeviceView dxv = DeviceView::rows(uc, &dxp, 0, n);
         c.kernel = dx_kernel;
         rc = -1;
         if (dyv.wrapped && xv.wrapped && iv.wrapped && wv.wrapped && dxv.wrapped)
             rc = reinterpret_cast<RmsNormBackwardFn>(dx_kernel->fn)(uc, &dyv.buf, &xv.buf, &wv.buf, &iv.buf,
                                                                     &dxv.buf);
         if (rc != 0) return kernel_failure(fn, c);
+        if (sdx.staged) {
+            ScopedContext scope(d, c.context.context);
+            CUresult r = sdx.copy(d, c.context.stream, r0, n, false);
+            if (r != kCudaSuccess)
+                return fail(NF_DEVICE_ERROR, "%s: cannot copy dx out of the staging rows: %s", fn,
+                            cuda_error_name(r));
+        }
     }
 
     // partial[0] += partial[1] + ... by the CPU's tree: at step s, block b (a multiple of 2s)

@@ -47,6 +47,7 @@ void load() {
               bind(d.cuMemcpyHtoD, "cuMemcpyHtoD_v2") && bind(d.cuMemcpyDtoH, "cuMemcpyDtoH_v2") &&
               bind(d.cuMemcpyDtoDAsync, "cuMemcpyDtoDAsync_v2") &&
               bind(d.cuMemsetD32Async, "cuMemsetD32Async") &&
+              bind(d.cuMemcpy2DAsync, "cuMemcpy2DAsync_v2") &&
               bind(d.cuStreamCreate, "cuStreamCreate") && bind(d.cuStreamDestroy, "cuStreamDestroy_v2") &&
               bind(d.cuStreamSynchronize, "cuStreamSynchronize") &&
               bind(d.cuEventCreate, "cuEventCreate") && bind(d.cuEventDestroy, "cuEventDestroy_v2") &&

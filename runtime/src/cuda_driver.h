@@ -21,9 +21,29 @@ constexpr CUresult kCudaErrorInvalidValue = 1;
 constexpr int kPointerAttrContext = 1;
 constexpr int kPointerAttrRangeStart = 11;
 constexpr int kPointerAttrRangeSize = 12;
+// CUmemorytype: device memory.
+constexpr int kMemoryTypeDevice = 2;
 // cuDeviceGetAttribute attributes.
 constexpr int kDeviceAttrCcMajor = 75;
 constexpr int kDeviceAttrCcMinor = 76;
+
+// CUDA_MEMCPY2D (the _v2 layout cuMemcpy2DAsync_v2 takes; tests/test_cuda_abi.cpp checks it
+// against cuda.h where a toolkit is installed).
+struct CudaMemcpy2D {
+    size_t srcXInBytes = 0, srcY = 0;
+    int srcMemoryType = 0;
+    const void *srcHost = nullptr;
+    CUdeviceptr srcDevice = 0;
+    void *srcArray = nullptr;
+    size_t srcPitch = 0;
+    size_t dstXInBytes = 0, dstY = 0;
+    int dstMemoryType = 0;
+    void *dstHost = nullptr;
+    CUdeviceptr dstDevice = 0;
+    void *dstArray = nullptr;
+    size_t dstPitch = 0;
+    size_t WidthInBytes = 0, Height = 0;
+};
 
 struct CudaDriver {
     CUresult (*cuInit)(unsigned);
@@ -51,6 +71,7 @@ struct CudaDriver {
     CUresult (*cuMemcpyDtoH)(void *, CUdeviceptr, size_t);
     CUresult (*cuMemcpyDtoDAsync)(CUdeviceptr, CUdeviceptr, size_t, CUstream);
     CUresult (*cuMemsetD32Async)(CUdeviceptr, unsigned, size_t, CUstream);
+    CUresult (*cuMemcpy2DAsync)(const CudaMemcpy2D *, CUstream);
     CUresult (*cuStreamCreate)(CUstream *, unsigned);
     CUresult (*cuStreamDestroy)(CUstream);
     CUresult (*cuStreamSynchronize)(CUstream);

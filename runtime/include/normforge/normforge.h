@@ -109,8 +109,9 @@ nf_status nf_cuda_layer_norm(const nf_matrix *x, const void *weight, const void 
    order, the same pairwise tree; no atomics) and has the same bits on every call; the GPU may
    fuse a product into its add, so it can differ from the CPU's in the last bits. With more than
    128 rows it needs ceil(rows / 128) x cols floats of device scratch, allocated on the stream.
-   Rows must start on 8-byte boundaries (dy, x, dx, weight and row strides in bytes multiples of
-   8); other alignments: NF_UNSUPPORTED. */
+   Rows on 8-byte boundaries (dy, x, dx, weight and row strides in bytes multiples of 8) are
+   read and written in place; other rows are staged through device scratch with aligned rows
+   (copies on the stream, pieces of at most ~64 MiB per matrix). */
 nf_status nf_cuda_rms_norm_backward(const nf_matrix *dy, const nf_matrix *x, const void *weight,
                                     const nf_norm_params *p, const float *inv_rms, nf_matrix *dx,
                                     float *dweight, void *stream);
