@@ -25,7 +25,8 @@ struct RmsNormFuncs {
     Halide::Func y{"y"};             // y(c, r), the normalized output in the storage dtype
     Halide::Expr cols;
     // The fused op's rounded sum x + residual (what the statistic and y read, and what is
-    // stored back); undefined for plain rms_norm. Set by the generator.
+    // stored back; on a CPU the pipeline output that replaces the residual); undefined for
+    // plain rms_norm. Set by the generator.
     Halide::Func residual_sum;
 };
 

@@ -1,9 +1,12 @@
 // The RMSNorm generator: binds inputs/outputs, calls the algorithm, then hands the Funcs to the
 // schedule of the target's family (or to a Halide autoscheduler when one is requested).
 // op=rms_norm:          (eps, x, weight) -> y, inv_rms
-// op=rms_norm_residual: (eps, x, residual, weight) -> y = {normalized, s}, inv_rms, where
-//                       s = x + residual rounded to the dtype (the runtime passes the residual
-//                       buffer as the second output: the residual is updated in place).
+// op=rms_norm_residual: (eps, x, residual, weight) -> inv_rms, y, residual_out, where
+//                       residual_out = s = x + residual rounded to the dtype (the runtime passes
+//                       the residual buffer as residual_out: it is updated in place). CPU: s is
+//                       computed for all rows of the call, then read back by the statistic and
+//                       y (the runtime calls it on cache-sized blocks of rows); GPU: one output
+//                       y = {normalized, s} (a Tuple: both from the same loads).
 #include <cstdio>
 #include <cstdlib>
 
@@ -46,6 +49,7 @@ public:
     Input<Halide::Buffer<>> *weight;
     Input<float> eps{"eps"};
     Output<Halide::Buffer<>> *y;
+    Output<Halide::Buffer<>> *residual_out = nullptr;  // the fused op on a CPU
     // (rows) floats; on a GPU (1, rows): a unit first dimension lets the CUDA schedule write it
     // from the loops of y (schedules/cuda.h).
     Output<Halide::Buffer<float>> inv_rms{"inv_rms"};
@@ -55,10 +59,15 @@ public:
         x = add_input<Halide::Buffer<>>("x", dtype, 2);
         if (op == Op::RmsNormResidual) residual = add_input<Halide::Buffer<>>("residual", dtype, 2);
         weight = add_input<Halide::Buffer<>>("weight", dtype, 1);
-        if (op == Op::RmsNormResidual) {
+        if (op == Op::RmsNormResidual && get_target().has_gpu_feature()) {
             // One loop computes both values from the same loads, so y may alias x and the
             // second output may alias the residual input.
             y = add_output<Halide::Buffer<>>("y", std::vector<Halide::Type>{dtype, dtype}, 2);
+        } else if (op == Op::RmsNormResidual) {
+            // s is stored (over the residual) before anything reads it back, and y only reads
+            // s, so y may alias x.
+            y = add_output<Halide::Buffer<>>("y", dtype, 2);
+            residual_out = add_output<Halide::Buffer<>>("residual_out", dtype, 2);
         } else {
             y = add_output<Halide::Buffer<>>("y", dtype, 2);
         }
@@ -70,7 +79,7 @@ public:
         row_sum_full_chunks() = get_target().has_gpu_feature();
         Expr cols = x->dim(0).extent();
         Func input = *x;
-        Func sum("residual_sum");
+        Func sum = residual_out ? Func(*residual_out) : Func("residual_sum");
         if (op == Op::RmsNormResidual) {
             input = sum;
             define_residual_sum(sum, *x, *residual, dtype);
@@ -78,7 +87,13 @@ public:
         RmsNormFuncs f = define_rms_norm(input, *weight, cols, eps, dtype, weight_mode, rounding);
         if (op == Op::RmsNormResidual) {
             f.residual_sum = sum;
-            (*y)(f.c, f.r) = Tuple(f.y(f.c, f.r), sum(f.c, f.r));
+            if (residual_out) {
+                (*y)(f.c, f.r) = f.y(f.c, f.r);
+                residual_out->dim(0).set_min(0);
+                residual_out->set_estimates({{0, 4096}, {0, 4096}});
+            } else {
+                (*y)(f.c, f.r) = Tuple(f.y(f.c, f.r), sum(f.c, f.r));
+            }
             residual->dim(0).set_min(0);
             residual->set_estimates({{0, 4096}, {0, 4096}});
         } else {
@@ -118,6 +133,11 @@ public:
         }
         CpuKnobs k{vec_mult, rows_per_task, parallel, unroll};
         if (!check_knobs_or_report("rms_norm", k, get_target())) std::exit(1);
+        if (residual_out && k.parallel != 0) {
+            std::fprintf(stderr, "rms_norm generator: the fused op's CPU kernel is serial (parallel must be 0: "
+                                 "the runtime runs its blocks of rows on the thread pool)\n");
+            std::exit(1);
+        }
         if (get_target().arch == Halide::Target::ARM) {
             schedule_rms_norm_arm(f, *y, inv_rms, k, get_target());
         } else {

@@ -77,31 +77,17 @@ inline void schedule_rows_cpu(RmsNormFuncs &f, Halide::Func y, Halide::Func inv_
                               int w, bool whole_vector_loop) {
     using namespace Halide;
     RowLoops L = split_row_loops_cpu(y, f.c, f.r, k, w);
-    if (f.residual_sum.defined() && f.residual_sum.type().bits() == 16) {
-        // 16-bit storage: rounding x + residual to the dtype costs more instructions than the
-        // row's memory traffic takes, so the rounded sum is computed once per row, into a row
-        // buffer (L1/L2-resident; allocated once per task) that the statistic and both outputs
-        // read. The whole row is read before any of its outputs is stored, so y may be x and the
-        // residual is rewritten in place. (Measured on an AVX2 Zen 2: 1.3x faster than
-        // recomputing the sum in both passes; on Zen 4 with AVX-512 about even.)
+    if (f.residual_sum.defined()) {
+        // The fused op: the rounded sum x + residual is a pipeline output (the new residual,
+        // written over the old one), computed for all rows of the call before the statistic
+        // and y read it back: one load stream, no recomputation or re-rounding. The runtime
+        // calls the kernel on blocks of rows that stay in L1/L2 meanwhile (row_driver.cpp),
+        // and runs the blocks on the thread pool, so the kernel is serial (parallel = 0).
         Var so("so"), si("si"), sv("sv");
-        f.residual_sum.compute_at(y, L.ri)
-            .hoist_storage(y, L.ro)
-            .bound_storage(f.r, 1)
-            .split(f.c, so, si, w * k.unroll, TailStrategy::GuardWithIf)
+        f.residual_sum.split(f.c, so, si, w * k.unroll, TailStrategy::GuardWithIf)
             .split(si, si, sv, w, TailStrategy::GuardWithIf)
             .vectorize(sv)
             .unroll(si);
-    } else if (f.residual_sum.defined()) {
-        // The fused op's two outputs read x + residual once per vector group, into registers,
-        // before either is stored: y may be x and the residual is rewritten in place, so no
-        // load of x or residual may follow a store of this group (the statistic's pass, done
-        // before any store of the row, keeps reading x + residual inline).
-        Func s_out = f.residual_sum.in({y, f.y});
-        s_out.compute_at(y, L.co)
-            .bound_storage(f.r, 1)
-            .bound_storage(f.c, w * k.unroll)
-            .vectorize(f.c, w, TailStrategy::GuardWithIf);
     }
     finish_row_loops_cpu(y, inv_out, f.r, f.cols, k, w, whole_vector_loop, L);
     schedule_row_statistic_cpu(f, y, L.ri, w);

@@ -7,6 +7,7 @@
 
 #include "checks.h"
 #include "halide_call.h"
+#include "row_blocks.h"
 #include "stream_copy.h"
 
 namespace normforge {
@@ -29,18 +30,31 @@ struct TileJob {
     const RowCall *call;
     CallContext *ctx;
     int64_t tile_rows, tiles_per_task;
+    bool stream;  // y through the tile buffer and streaming stores; false: the kernel writes y
 };
 
 // One task: each tile of its rows is normalized into the thread's cache-resident buffer, then
-// streamed to y while the next tile of the inputs is prefetched. The op's second output (the
-// fused op's residual, rewritten in place) is written by the kernel directly: its lines were
-// just read, so storing them costs no read-for-ownership, and a copy through the tile would
-// only add work.
+// streamed to y while the next tile of the inputs is prefetched (or, without streaming, the
+// kernel writes y itself: the fused op's cache-sized blocks). The op's second output (the fused
+// op's residual, rewritten in place) is written by the kernel directly: its lines were just
+// read, so storing them costs no read-for-ownership, and a copy through the tile would only add
+// work.
 int run_tile_block(void *, int task, uint8_t *closure) {
     const TileJob &j = *reinterpret_cast<const TileJob *>(closure);
     const RowCall &c = *j.call;
     const int64_t es = static_cast<int64_t>(dtype_size(c.dtype));
     const int64_t row_bytes = c.cols * es, tile_bytes = j.tile_rows * row_bytes;
+    const int64_t first = int64_t(task) * j.tiles_per_task * j.tile_rows;
+    const int64_t end = std::min(c.rows, first + j.tiles_per_task * j.tile_rows);
+    if (!j.stream) {
+        for (int64_t r0 = first; r0 < end; r0 += j.tile_rows) {
+            const int64_t n = std::min(j.tile_rows, end - r0);
+            char *o2 = c.out2 ? c.out2 + r0 * c.out2_stride * es : nullptr;
+            if (int rc = c.run(c, j.ctx, r0, n, c.y + r0 * c.y_stride * es, c.y_stride, o2, c.out2_stride))
+                return rc;
+        }
+        return 0;
+    }
     char *buf = static_cast<char *>(thread_scratch(size_t(tile_bytes)));
     if (buf == nullptr) {
         pthread_mutex_lock(&j.ctx->mutex);
@@ -48,8 +62,6 @@ int run_tile_block(void *, int task, uint8_t *closure) {
         pthread_mutex_unlock(&j.ctx->mutex);
         return -1;
     }
-    const int64_t first = int64_t(task) * j.tiles_per_task * j.tile_rows;
-    const int64_t end = std::min(c.rows, first + j.tiles_per_task * j.tile_rows);
     for (int64_t r0 = first; r0 < end; r0 += j.tile_rows) {
         const int64_t n = std::min(j.tile_rows, end - r0);
         char *o2 = c.out2 ? c.out2 + r0 * c.out2_stride * es : nullptr;
@@ -91,14 +103,20 @@ nf_status run_rows(const char *fn, const RowCall &c) {
     const int64_t es = static_cast<int64_t>(dtype_size(c.dtype));
     CallContext ctx;
     int rc = 0;
-    if (k->stream_rows > 0) {
+    // The fused op's CPU kernels always run on blocks of rows (row_blocks.h): tiles of
+    // stream_rows streamed out, or cache-sized blocks whose y the kernel writes.
+    const bool blocks = c.out2 != nullptr;
+    if (k->stream_rows > 0 || blocks) {
         // Every kernel call is one tile (well below 2^31 elements), whatever the call's size.
-        const int64_t tiles = (c.rows + k->stream_rows - 1) / k->stream_rows;
+        const int64_t tile_rows = k->stream_rows > 0 ? k->stream_rows : fused_block_rows(c.cols * es);
+        const int64_t tiles = (c.rows + tile_rows - 1) / tile_rows;
         const int64_t tiles_per_task = std::max<int64_t>(1, tiles / kTileTasks);
-        TileJob job{&c, &ctx, k->stream_rows, tiles_per_task};
+        TileJob job{&c, &ctx, tile_rows, tiles_per_task, k->stream_rows > 0};
         const int64_t tasks = (tiles + tiles_per_task - 1) / tiles_per_task;
-        rc = halide_do_par_for(&ctx, &run_tile_block, 0, static_cast<int>(tasks),
-                               reinterpret_cast<uint8_t *>(&job));
+        // One task (small calls: a decode row) runs here, without the thread pool's hand-off.
+        rc = tasks == 1 ? run_tile_block(nullptr, 0, reinterpret_cast<uint8_t *>(&job))
+                        : halide_do_par_for(&ctx, &run_tile_block, 0, static_cast<int>(tasks),
+                                            reinterpret_cast<uint8_t *>(&job));
     } else {
         for (int64_t r0 = 0; r0 < c.rows && rc == 0; r0 += kMaxRowsPerCall) {
             const int64_t n = std::min(kMaxRowsPerCall, c.rows - r0);

@@ -7,7 +7,8 @@
 //               --threads N --reps R [--warm] [--corrupt] --case ROWSxCOLS:STREAM_ROWS ...
 // STREAM_ROWS > 0 runs the kernel the way the NormForge runtime runs large calls: tiles of that
 // many rows normalized into a scratch buffer, then copied out with streaming stores. The fused
-// op's residual is updated in place, as nf_rms_norm_residual does. The backward kernels (dx, and
+// op's residual is updated in place and its (serial) kernel runs on blocks of rows, as
+// nf_rms_norm_residual does. The backward kernels (dx, and
 // the weight gradient dw) run as nf_rms_norm_backward runs them: blocks of 128 rows on the
 // thread pool, each in sub-blocks of at most 256 KiB of dy and x, dw summed per block.
 #include <algorithm>
@@ -21,6 +22,7 @@
 
 #include "HalideRuntime.h"
 #include "bench/timing.h"
+#include "row_blocks.h"
 #include "stream_copy.h"
 
 extern "C" int nf_tune_kernel_argv(void **args);
@@ -145,7 +147,8 @@ int call(Case &c, int s, int64_t r0, int64_t n, uint8_t *yd, int64_t ys) {
 struct TileJob {
     Case *c;
     int s;
-    int64_t tiles_per_task;
+    int64_t tile_rows, tiles_per_task;
+    bool stream;  // y through the tile and streaming stores; false: the kernel writes y
 };
 
 int tile_task(void *, int task, uint8_t *closure) {
@@ -153,11 +156,18 @@ int tile_task(void *, int task, uint8_t *closure) {
     Case &c = *j.c;
     const size_t es = type_bytes(c.dtype), row_bytes = size_t(c.cols) * es;
     const bool two = !c.residual.empty();
-    std::vector<uint8_t> buf(size_t(c.stream_rows) * row_bytes);
-    const int64_t first = task * j.tiles_per_task * c.stream_rows;
-    const int64_t end = std::min(c.rows, first + j.tiles_per_task * c.stream_rows);
-    for (int64_t r0 = first; r0 < end; r0 += c.stream_rows) {
-        const int64_t n = std::min(c.stream_rows, end - r0);
+    const int64_t first = task * j.tiles_per_task * j.tile_rows;
+    const int64_t end = std::min(c.rows, first + j.tiles_per_task * j.tile_rows);
+    if (!j.stream) {
+        for (int64_t r0 = first; r0 < end; r0 += j.tile_rows)
+            if (int rc = call(c, j.s, r0, std::min(j.tile_rows, end - r0),
+                              c.y[size_t(j.s)].data() + size_t(r0) * row_bytes, c.cols))
+                return rc;
+        return 0;
+    }
+    std::vector<uint8_t> buf(size_t(j.tile_rows) * row_bytes);
+    for (int64_t r0 = first; r0 < end; r0 += j.tile_rows) {
+        const int64_t n = std::min(j.tile_rows, end - r0);
         if (int rc = call(c, j.s, r0, n, buf.data(), c.cols)) return rc;
         for (int64_t i = 0; i < n; i++) {
             const bool pf = r0 + n + i < end;
@@ -223,11 +233,15 @@ int run_once(Case &c, int s) {
         const int blocks = int((c.rows + kBlockRows - 1) / kBlockRows);
         return halide_do_par_for(nullptr, backward_block, 0, blocks, reinterpret_cast<uint8_t *>(&j));
     }
-    if (c.stream_rows <= 0)
-        return call(c, s, 0, c.rows, c.y[size_t(s)].data(), c.cols);
-    const int64_t tiles = (c.rows + c.stream_rows - 1) / c.stream_rows;
-    TileJob j{&c, s, std::max<int64_t>(1, tiles / 64)};
+    // The fused op always runs on blocks of rows, as nf_rms_norm_residual runs it (row_blocks.h).
+    const bool blocks = !c.residual.empty();
+    if (c.stream_rows <= 0 && !blocks) return call(c, s, 0, c.rows, c.y[size_t(s)].data(), c.cols);
+    const int64_t tile_rows =
+        c.stream_rows > 0 ? c.stream_rows : normforge::fused_block_rows(c.cols * int64_t(type_bytes(c.dtype)));
+    const int64_t tiles = (c.rows + tile_rows - 1) / tile_rows;
+    TileJob j{&c, s, tile_rows, std::max<int64_t>(1, tiles / 64), c.stream_rows > 0};
     const int tasks = int((tiles + j.tiles_per_task - 1) / j.tiles_per_task);
+    if (tasks == 1) return tile_task(nullptr, 0, reinterpret_cast<uint8_t *>(&j));
     return halide_do_par_for(nullptr, tile_task, 0, tasks, reinterpret_cast<uint8_t *>(&j));
 }
 

@@ -431,7 +431,7 @@ int run_tune(const TuneOptions &o) {
     if (!classes.count("large"))  // stream_rows only acts on large calls
         space.erase(std::remove_if(space.begin(), space.end(), [](const CpuKnobs &k) { return k.stream_rows != 0; }),
                     space.end());
-    if (backward_op(o.op))  // serial kernels: the runtime runs their blocks on the thread pool
+    if (backward_op(o.op) || o.op == "rms_norm_residual")  // serial kernels: the runtime runs their blocks on the thread pool
         space.erase(std::remove_if(space.begin(), space.end(),
                                    [](const CpuKnobs &k) { return k.parallel != 0 || k.rows_per_task != 1; }),
                     space.end());
