@@ -4,7 +4,7 @@
 // times it (warm-up, batches, repetitions, median; rotating buffer sets unless --warm). Prints
 // one line per case:  ok <median_s> <min_s> <max_s>  |  wrong <what>  |  failed <what>
 // Usage: runner --op rms_norm|rms_norm_residual|layer_norm|rms_norm_backward|rms_norm_dweight
-//               --threads N --reps R [--warm] [--corrupt] --case ROWSxCOLS:STREAM_ROWS ...
+//               --threads N --reps R [--warm] [--corrupt] [--whole] --case ROWSxCOLS:STREAM_ROWS ...
 // STREAM_ROWS > 0 runs the kernel the way the NormForge runtime runs large calls: tiles of that
 // many rows normalized into a scratch buffer, then copied out with streaming stores. The fused
 // op's residual is updated in place and its (serial) kernel runs on blocks of rows, as
@@ -30,6 +30,7 @@ extern "C" const struct halide_filter_metadata_t *nf_tune_kernel_metadata();
 
 namespace {
 
+bool g_whole = false;  // --whole: one call over all rows (autoscheduled pipelines)
 std::string g_error;  // the kernel's last error (from Halide's error handler)
 extern "C" void tune_error_handler(void *, const char *msg) {
     if (g_error.empty()) g_error = msg;
@@ -88,6 +89,9 @@ struct Case {
     int sets = 1;
     std::vector<std::vector<uint8_t>> x, residual, y;
     std::vector<uint8_t> residual0;  // the residual before the first call (for the check)
+    // --whole (autoscheduled pipelines): the new residual goes to its own buffers, since Halide
+    // assumes outputs do not alias inputs and an autoscheduler may re-evaluate a vector's tail.
+    std::vector<std::vector<uint8_t>> y2;
     std::vector<uint8_t> weight, bias;
     std::vector<std::vector<float>> stats;  // one per per-row output
     // Backward: dy (rotating like x), the forward's inv_rms (rows), dw per 128-row block.
@@ -129,7 +133,10 @@ int call(Case &c, int s, int64_t r0, int64_t n, uint8_t *yd, int64_t ys) {
         }
         halide_buffer_t &b = v.bufs[i];
         if (a.role == "x" || a.role == "residual" || a.role == "y2") {
-            uint8_t *p = (a.role == "x" ? c.x[s].data() : c.residual[s].data()) + size_t(r0 * c.cols) * es;
+            uint8_t *p = (a.role == "x"                        ? c.x[s].data()
+                          : a.role == "y2" && !c.y2.empty() ? c.y2[s].data()
+                                                             : c.residual[s].data()) +
+                         size_t(r0 * c.cols) * es;
             b = make_buf(p, c.dtype, 2, n, c.cols, c.cols, v.d2[n2++]);
         } else if (a.role == "y") {
             b = make_buf(yd, c.dtype, 2, n, c.cols, ys, v.d2[n2++]);
@@ -233,8 +240,9 @@ int run_once(Case &c, int s) {
         const int blocks = int((c.rows + kBlockRows - 1) / kBlockRows);
         return halide_do_par_for(nullptr, backward_block, 0, blocks, reinterpret_cast<uint8_t *>(&j));
     }
-    // The fused op always runs on blocks of rows, as nf_rms_norm_residual runs it (row_blocks.h).
-    const bool blocks = !c.residual.empty();
+    // The fused op always runs on blocks of rows, as nf_rms_norm_residual runs it (row_blocks.h);
+    // an autoscheduler's pipeline on the whole shape (--whole).
+    const bool blocks = !c.residual.empty() && !g_whole;
     if (c.stream_rows <= 0 && !blocks) return call(c, s, 0, c.rows, c.y[size_t(s)].data(), c.cols);
     const int64_t tile_rows =
         c.stream_rows > 0 ? c.stream_rows : normforge::fused_block_rows(c.cols * int64_t(type_bytes(c.dtype)));
@@ -301,7 +309,8 @@ std::string check(const Case &c, const std::string &op) {
                 std::vector<uint8_t> tmp(4);
                 store(t, tmp.data(), 0, s);
                 v = load(t, tmp.data(), 0);
-                if (load(t, c.residual[0].data(), r * c.cols + k) != float(v)) return "the stored residual is not x + residual";
+                const uint8_t *stored = c.y2.empty() ? c.residual[0].data() : c.y2[0].data();
+                if (load(t, stored, r * c.cols + k) != float(v)) return "the stored residual is not x + residual";
             }
             in[size_t(k)] = v;
         }
@@ -343,6 +352,7 @@ int main(int argc, char **argv) {
         else if (a == "--batch-s") batch_s = std::atof(next().c_str());
         else if (a == "--warm") warm = true;
         else if (a == "--corrupt") corrupt = true;
+        else if (a == "--whole") g_whole = true;
         else if (a == "--case") cases.push_back(next());
         else {
             std::fprintf(stderr, "runner: unknown argument %s\n", a.c_str());
@@ -407,6 +417,7 @@ int main(int argc, char **argv) {
         for (int s = 0; s < c.sets; s++) {
             c.x.push_back(x0);
             if (is_backward(op)) c.dy.push_back(dy0);
+            if (g_whole && in2d > 1) c.y2.emplace_back(bytes, 0);
             if (in2d > 1) c.residual.push_back(r0);
             c.y.emplace_back(bytes, 0);
         }

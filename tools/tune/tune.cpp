@@ -246,9 +246,12 @@ void Tuner::measure(const Candidate &c, int reps, int corrupt, const std::string
     if (!build(c, &exe)) {
         for (auto &r : res) r.status = "failed to build: " + build_errors[c.build_key()];
     } else {
+        // An autoscheduler's pipeline is called on the whole shape (its own schedule decides how
+        // to tile it), ours the way the runtime calls it.
         std::string cmd = (opt.runner.empty() ? "" : opt.runner + " ") + quote(exe) + " --op " + opt.op +
                           " --threads " + std::to_string(opt.threads) + " --reps " + std::to_string(reps) +
-                          (opt.warm ? " --warm" : "") + (corrupt ? " --corrupt" : "");
+                          (opt.warm ? " --warm" : "") + (corrupt ? " --corrupt" : "") +
+                          (c.kind == "autoscheduler" ? " --whole" : "");
         for (size_t i : todo) {
             const bool large = shapes[i].cls == "large" && c.kind != "autoscheduler";
             cmd += " --case " + shapes[i].text + ":" + std::to_string(large ? c.knobs.stream_rows : 0);
@@ -587,8 +590,12 @@ int run_tune(const TuneOptions &o) {
                 if (s.cls == w.cls)
                     for (const Candidate &d : defaults)
                         if (d.cls == w.cls) td += time_of(d, s), tw += time_of(w, s);
+            // "nothing beat the default" only when the winner is this class's own default (another
+            // class's default can win a class).
+            bool own_default = false;
+            for (const Candidate &d : defaults) own_default = own_default || (d.cls == w.cls && d.key() == w.key());
             e.set("_tuned", Json::string(T.date + ", " + T.cpu_model + ", " + std::to_string(o.threads) + " thread(s), " +
-                                         T.target + (w.kind == "default" ? ", nothing beat the default" : "")));
+                                         T.target + (own_default ? ", nothing beat the default" : "")));
             if (td > 0 && tw > 0) e.set("_speedup_vs_default", Json::number(double(int(td / tw * 100 + 0.5)) / 100));
             db.at(T.family).at(o.op).at(o.dtype).set(w.cls, e);
         }
