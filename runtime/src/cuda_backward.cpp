@@ -13,6 +13,7 @@
 
 #include "checks.h"
 #include "errors.h"
+#include "row_blocks.h"
 
 using namespace normforge;
 
@@ -20,10 +21,6 @@ using namespace normforge;
 #include "cuda_call.h"
 
 namespace {
-
-// Rows per dweight block: the CPU runtime's block (rms_norm_backward.cpp), and the generator's
-// block_rows (rms_norm_dweight_blocks): part of the summation order.
-constexpr int64_t kDweightBlockRows = 128;
 
 // A 3-D float view of device memory (the tree's pairs: cols x 2 x pairs), detached on
 // destruction.

@@ -14,15 +14,11 @@
 #include "checks.h"
 #include "errors.h"
 #include "halide_call.h"
+#include "row_blocks.h"
 
 using namespace normforge;
 
 namespace {
-
-// Rows per block whose dweight is summed in row order (fixed: part of the summation order).
-constexpr int64_t kDweightBlockRows = 128;
-// Sub-blocks: dy and x of one sub-block should stay in L2 between the two kernels.
-constexpr int64_t kSubBlockBytes = int64_t(256) << 10;
 
 struct BackwardJob {
     const KernelEntry *dx_kernel, *dw_kernel;  // dw_kernel: nullptr when no dweight is wanted
@@ -118,8 +114,7 @@ extern "C" nf_status nf_rms_norm_backward(const nf_matrix *dy, const nf_matrix *
     VectorView w(has_weight ? weight : kUnusedWeight, halide_type_of_dtype(dy->dtype),
                  has_weight ? dy->cols : 1);
     const int64_t es = static_cast<int64_t>(dtype_size(dy->dtype));
-    const int64_t sub_rows =
-        std::max<int64_t>(1, std::min<int64_t>(kDweightBlockRows, kSubBlockBytes / (2 * dy->cols * es)));
+    const int64_t sub_rows = backward_sub_rows(dy->cols * es);
     CallContext ctx;
     BackwardJob job{dxk, dwk, &ctx, dy->dtype, dy->rows, dy->cols, sub_rows,
                     static_cast<const char *>(dy->data), static_cast<const char *>(x->data),

@@ -30,6 +30,8 @@ extern "C" const struct halide_filter_metadata_t *nf_tune_kernel_metadata();
 
 namespace {
 
+using normforge::kDweightBlockRows;
+
 bool g_whole = false;  // --whole: one call over all rows (autoscheduled pipelines)
 std::string g_error;  // the kernel's last error (from Halide's error handler)
 extern "C" void tune_error_handler(void *, const char *msg) {
@@ -212,8 +214,6 @@ int call_backward(Case &c, int s, int64_t r0, int64_t n, float *acc) {
     return nf_tune_kernel_argv(v.argv);
 }
 
-constexpr int64_t kBlockRows = 128;  // runtime/src/rms_norm_backward.cpp's dweight blocks
-
 struct BackwardJob {
     Case *c;
     int s;
@@ -223,7 +223,7 @@ struct BackwardJob {
 int backward_block(void *, int block, uint8_t *closure) {
     BackwardJob &j = *reinterpret_cast<BackwardJob *>(closure);
     Case &c = *j.c;
-    const int64_t first = int64_t(block) * kBlockRows, end = std::min(c.rows, first + kBlockRows);
+    const int64_t first = int64_t(block) * kDweightBlockRows, end = std::min(c.rows, first + kDweightBlockRows);
     float *acc = c.dw_blocks.empty() ? nullptr : c.dw_blocks[size_t(block)].data();
     if (acc) std::fill(acc, acc + c.cols, 0.0f);
     for (int64_t r0 = first; r0 < end; r0 += j.sub_rows)
@@ -236,8 +236,8 @@ bool is_backward(const std::string &op) { return op == "rms_norm_backward" || op
 int run_once(Case &c, int s) {
     if (!c.dy.empty()) {
         const int64_t es = int64_t(type_bytes(c.dtype));
-        BackwardJob j{&c, s, std::max<int64_t>(1, std::min<int64_t>(kBlockRows, (int64_t(256) << 10) / (2 * c.cols * es)))};
-        const int blocks = int((c.rows + kBlockRows - 1) / kBlockRows);
+        BackwardJob j{&c, s, normforge::backward_sub_rows(c.cols * es)};
+        const int blocks = int((c.rows + kDweightBlockRows - 1) / kDweightBlockRows);
         return halide_do_par_for(nullptr, backward_block, 0, blocks, reinterpret_cast<uint8_t *>(&j));
     }
     // The fused op always runs on blocks of rows, as nf_rms_norm_residual runs it (row_blocks.h);
@@ -412,7 +412,7 @@ int main(int argc, char **argv) {
                 c.inv[size_t(r)] = float(1.0 / std::sqrt(ss / double(cols) + c.eps));
             }
             if (op == "rms_norm_dweight")
-                c.dw_blocks.assign(size_t((rows + kBlockRows - 1) / kBlockRows), std::vector<float>(size_t(cols)));
+                c.dw_blocks.assign(size_t((rows + kDweightBlockRows - 1) / kDweightBlockRows), std::vector<float>(size_t(cols)));
         }
         for (int s = 0; s < c.sets; s++) {
             c.x.push_back(x0);
