@@ -8,14 +8,15 @@ trap 'rm -rf "$tmp"' EXIT
 
 "$normforge" bench --shapes 2x64,16x1024 --dtypes f32,bf16 --reps 2 --json "$tmp/ok.json" > "$tmp/ok.txt"
 grep -q "NormForge speed-up vs each" "$tmp/ok.txt"
-"$python" - "$tmp/ok.json" <<'PY'
+"$python" - "$tmp/ok.json" "$tmp/ok.txt" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
+notes = open(sys.argv[2]).read().split("\nnotes:\n")[-1]
 assert d["machine"]["cores"] >= 1 and d["threads"] == 1, d["machine"]
 assert [c["shape"] for c in d["cases"]] == ["2x64", "2x64", "16x1024", "16x1024"], d["cases"]
 for c in d["cases"]:
     impls = {r["impl"]: r for r in c["results"]}
-    for name in ("normforge", "memcpy", "ntcopy", "naive", "Mullapudi2016", "Li2018", "Adams2019", "onednn", "onnxruntime"):
+    for name in ("normforge", "memcpy", "ntcopy", "naive", "Mullapudi2016", "Li2018", "Adams2019", "onednn", "onnxruntime", "ort-rmsnorm23"):
         assert name in impls, (name, c["shape"])
     for name in ("normforge", "memcpy", "naive"):
         r = impls[name]
@@ -24,8 +25,11 @@ for c in d["cases"]:
         r = impls[name]
         ok = r["status"] == "ok" and r["median_s"] > 0
         assert ok or r["status"].startswith("failed at this shape: "), r
-    for r in c["results"]:  # anything not timed says why
+    for r in c["results"]:  # anything not timed says why, in the JSON and in the notes
         assert r["status"] == "ok" or len(r["status"]) > 5, r
+        if r["status"] != "ok":
+            assert any(l.lstrip().startswith(r["impl"]) and l.endswith(": " + r["status"])
+                       for l in notes.splitlines()), (r, notes)
 print("bench JSON ok")
 PY
 
@@ -39,3 +43,20 @@ r = {r["impl"]: r for r in json.load(open(sys.argv[1]))["cases"][0]["results"]}[
 assert r["status"].startswith("wrong:") and "median_s" not in r, r
 print("wrong output reported, not timed")
 PY
+
+# ONNX Runtime's co-process (installed by `make bench-peers`, not by `make test`): on a shape it
+# runs (>= 2^20 elements), both of its RMSNorm ops are checked and timed interleaved with the rest.
+if "$python" -c "import onnxruntime, onnx, numpy" 2>/dev/null; then
+  "$normforge" bench --shapes 1024x1024 --dtypes f32 --reps 2 --json "$tmp/ort.json" > "$tmp/ort.txt"
+  "$python" - "$tmp/ort.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+r = {r["impl"]: r for r in d["cases"][0]["results"]}
+for name in ("onnxruntime", "ort-rmsnorm23"):
+    assert r[name]["status"] == "ok" and r[name]["median_s"] > 0, r[name]
+assert d["peers"]["onnxruntime"][0].isdigit(), d["peers"]
+print("ONNX Runtime checked and timed")
+PY
+else
+  echo "ONNX Runtime is not installed in the venv (make bench-peers): its co-process path is not exercised here"
+fi

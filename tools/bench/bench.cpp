@@ -101,30 +101,34 @@ int run_bench(const BenchOptions &opt) {
     nf_set_num_threads(opt.threads);
     Machine m = describe_machine();
 
-    // ONNX Runtime runs first, in its own process, on the large shapes (once per op it has).
-    std::map<std::string, OrtRun> ort_runs;
-    for (const std::string &op : opt.ops) {
-        if (op == "rms_norm_residual") continue;
-        std::fprintf(stderr, "bench: running the ONNX Runtime driver (%s)...\n", op.c_str());
-        ort_runs[op] = run_onnxruntime(op, opt.shapes, opt.dtypes, opt.threads, opt.reps, opt.batch_s, kOrtMinElements);
-    }
-    OrtRun ort;
-    ort.status = "n/a (rms_norm and layer_norm only)";
-    if (!ort_runs.empty()) ort = ort_runs.begin()->second;
+    // ONNX Runtime: one driver process per ONNX op (RMSNorm has two, the contrib
+    // SimplifiedLayerNormalization and opset 23's RMSNormalization), asked for its batches
+    // between the other implementations' batches.
+    std::map<std::string, std::unique_ptr<OrtDriver>> ort_drivers;
+    std::string ort_status = "n/a (rms_norm and layer_norm only)", ort_version;
+    for (const std::string &op : opt.ops)
+        for (const OrtPeer &peer : ort_peers(op)) {
+            std::fprintf(stderr, "\rbench: starting the ONNX Runtime driver (%s)...", peer.driver_op);
+            auto drv = std::make_unique<OrtDriver>(peer.driver_op, opt.threads);
+            ort_status = drv->status();
+            ort_version = drv->version();
+            ort_drivers[peer.driver_op] = std::move(drv);
+        }
+    const std::string ort_label = ort_status == "ok" ? ort_version : ort_status;
 
     std::printf("NormForge %s | kernel variant %s | %s, %d cores | threads %d | median of %d reps | %s buffers\n",
                 nf_version(), nf_cpu_variant(), m.cpu_model.c_str(), m.cores, opt.threads, opt.reps,
                 opt.warm ? "warm (one set)" : "rotating (cold)");
     std::printf("peers: oneDNN %s | ONNX Runtime %s\n",
                 onednn_status().empty() ? onednn_version().c_str() : onednn_status().c_str(),
-                ort.status == "ok" ? ort.version.c_str() : ort.status.c_str());
+                ort_label.c_str());
 
     std::ostringstream json;
     json << "{\n  \"machine\": " << machine_json(m) << ",\n  \"normforge_version\": \"" << nf_version()
          << "\",\n  \"kernel_variant\": \"" << nf_cpu_variant() << "\",\n  \"threads\": " << opt.threads
          << ",\n  \"reps\": " << opt.reps << ",\n  \"warm\": " << (opt.warm ? "true" : "false")
          << ",\n  \"peers\": {\"onednn\": \"" << json_escape(onednn_status().empty() ? onednn_version() : onednn_status())
-         << "\", \"onnxruntime\": \"" << json_escape(ort.status == "ok" ? ort.version : ort.status) << "\"}"
+         << "\", \"onnxruntime\": \"" << json_escape(ort_label) << "\"}"
          << ",\n  \"date\": \"" << utc_date() << "\",\n  \"cases\": [";
 
     int exit_code = 0;
@@ -145,7 +149,7 @@ int run_bench(const BenchOptions &opt) {
             std::vector<Impl> impls = make_impls(data, kEps, opt.levels, opt.corrupt);
             ++case_no;
             std::vector<Row> out;
-            std::vector<std::function<void()>> timed;
+            std::vector<SelfTimedBatch> timed;
             std::vector<size_t> timed_row;
             for (Impl &im : impls) {
                 std::fprintf(stderr, "\r[%zu/%zu] %s %s: checking %-24s", case_no, total_cases,
@@ -165,26 +169,40 @@ int run_bench(const BenchOptions &opt) {
                 if (r.status == "ok") {
                     int next = 0;
                     auto run = im.run;
-                    timed.push_back([run, next, sets]() mutable {
-                        run(next);
-                        next = (next + 1) % sets;
+                    timed.push_back([run, next, sets](int iters) mutable {
+                        return time_batch([&] {
+                            run(next);
+                            next = (next + 1) % sets;
+                        }, iters);
                     });
                     timed_row.push_back(out.size());
                 }
                 out.push_back(r);
             }
+            // ONNX Runtime: its driver builds the case, checks y, then times its own batches
+            // (Python-driven: large shapes only).
+            for (const OrtPeer &peer : ort_peers(op)) {
+                OrtDriver &drv = *ort_drivers.at(peer.driver_op);
+                std::fprintf(stderr, "\r[%zu/%zu] %s %s: checking %-24s", case_no, total_cases,
+                             opt.shapes[si].c_str(), dt.c_str(), peer.column);
+                Row o{peer.column, "peer", drv.status(), {}};
+                if (drv.status() == "ok")
+                    o.status = rows * cols < kOrtMinElements ? "n/a: Python-driven, large shapes only"
+                                                             : drv.prepare(rows, cols, dt, sets);
+                if (o.status.rfind("wrong", 0) == 0) exit_code = 1;
+                if (o.status == "ok") {
+                    timed.push_back([&drv](int iters) { return drv.batch(iters); });
+                    timed_row.push_back(out.size());
+                }
+                out.push_back(o);
+            }
             std::fprintf(stderr, "\r[%zu/%zu] %s %s: timing %zu implementations      ", case_no, total_cases,
                          opt.shapes[si].c_str(), dt.c_str(), timed.size());
-            std::vector<Stats> st = time_interleaved(timed, opt.reps, opt.batch_s);
-            for (size_t i = 0; i < timed.size(); i++) out[timed_row[i]].stats = st[i];
-            // ONNX Runtime's numbers come from its driver.
-            if (!fused) {
-                const OrtRun &oop = ort_runs[op];
-                Row o{"onnxruntime", "peer", oop.status == "ok" ? "n/a: Python-driven, large shapes only" : oop.status, {}};
-                for (auto &[key, res] : oop.results)
-                    if (key == opt.shapes[si] + "/" + dt) o.status = res.status, o.stats = res.stats;
-                if (o.status.rfind("wrong", 0) == 0) exit_code = 1;
-                out.push_back(o);
+            std::vector<Stats> st = time_interleaved_batches(timed, opt.reps, opt.batch_s);
+            for (size_t i = 0; i < timed.size(); i++) {
+                Row &r = out[timed_row[i]];
+                r.stats = st[i];
+                if (st[i].median_s < 0) r.status = "failed: the ONNX Runtime driver stopped answering", exit_code = 1;
             }
 
             json << (case_no > 1 ? ",\n" : "\n") << "    {\"op\": \"" << op << "\", \"shape\": \"" << opt.shapes[si]
@@ -211,6 +229,9 @@ int run_bench(const BenchOptions &opt) {
     json << "\n  ]\n}\n";
 
     std::map<std::string, std::string> notes;
+    // Implementations not run: the reason, and the cases it applies to (a peer can lack one dtype
+    // only, e.g. oneDNN's bf16 normalization on a CPU without AVX-512).
+    std::map<std::pair<std::string, std::string>, std::vector<std::string>> not_run;
     for (const std::string &op : opt.ops) {
         size_t first = 0;
         while (first < case_ops.size() && case_ops[first] != op) first++;
@@ -231,7 +252,7 @@ int run_bench(const BenchOptions &opt) {
                     cell = r.status[0] == 'w' ? "WRONG" : "FAILED";
                     notes[r.name + " " + op + " " + case_names[k]] = r.status;
                 } else {
-                    notes[r.name] = r.status;
+                    not_run[{r.name, r.status}].push_back(case_names[k] + (opt.ops.size() > 1 ? " " + op : ""));
                 }
                 std::printf(" %13s", cell.c_str());
             }
@@ -255,6 +276,16 @@ int run_bench(const BenchOptions &opt) {
             }
             std::printf("\n");
         }
+    }
+    for (auto &[key, cases] : not_run) {
+        // Every case for one reason: the implementation's name alone; else the cases it names.
+        std::string label = key.first;
+        if (cases.size() != case_names.size()) {
+            label += " (";
+            for (size_t i = 0; i < cases.size(); i++) label += (i ? ", " : "") + cases[i];
+            label += ")";
+        }
+        notes[label] = key.second;
     }
     if (!notes.empty()) {
         std::printf("\nnotes:\n");

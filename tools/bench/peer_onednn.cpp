@@ -74,7 +74,9 @@ std::unique_ptr<OnednnRmsNorm> make_onednn_norm(Dtype d, int64_t rows, int64_t c
         }
         return p;
     } catch (const dnnl::error &e) {
-        *why = std::string("oneDNN: ") + e.what();
+        // A primitive descriptor that cannot be created for bf16 while fp32 works means oneDNN
+        // has no bf16 implementation for this CPU (seen on an AVX2-only Zen 2; the Zen 4 has one).
+        *why = std::string("oneDNN: ") + (d == Dtype::F32 ? "" : "no bf16 implementation for this CPU: ") + e.what();
         return nullptr;
     }
 }

@@ -2,7 +2,10 @@
 // when found at configure time) and ONNX Runtime (driven through tools/bench/peer_onnxruntime.py).
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <string>
@@ -30,20 +33,44 @@ std::unique_ptr<OnednnRmsNorm> make_onednn_norm(Dtype d, int64_t rows, int64_t c
                                                 const float *bias, float eps, std::string *why);
 
 // ONNX Runtime -------------------------------------------------------------------------------
-struct OrtResult {
-    std::string status;  // "ok", "wrong: ...", "unsupported: ...", "not installed: ..."
-    Stats stats;
+// The ONNX Runtime contenders of one bench op: the driver's --op and the table column.
+struct OrtPeer {
+    const char *driver_op;
+    const char *column;
 };
-struct OrtRun {
-    std::string status;   // "ok" or why ONNX Runtime did not run at all
-    std::string version;
-    // key: "ROWSxCOLS/dtype"
-    std::vector<std::pair<std::string, OrtResult>> results;
+inline std::vector<OrtPeer> ort_peers(const std::string &op) {
+    if (op == "rms_norm") return {{"rms_norm", "onnxruntime"}, {"rms_norm23", "ort-rmsnorm23"}};
+    if (op == "layer_norm") return {{"layer_norm", "onnxruntime"}};
+    return {};
+}
+
+// A running ONNX Runtime driver (tools/bench/peer_onnxruntime.py in the project's Python), one
+// process per ONNX op for the whole bench: the bench asks it for batches between the other
+// implementations' batches, so all are timed interleaved. driver_op: rms_norm
+// (SimplifiedLayerNormalization), rms_norm23 (opset 23's RMSNormalization) or layer_norm
+// (LayerNormalization, with bias). It inherits the bench's CPU pinning.
+class OrtDriver {
+public:
+    OrtDriver(const std::string &driver_op, int threads);
+    ~OrtDriver();
+    OrtDriver(const OrtDriver &) = delete;
+    OrtDriver &operator=(const OrtDriver &) = delete;
+    // "ok", or why ONNX Runtime does not run at all (not installed, ...).
+    const std::string &status() const { return status_; }
+    const std::string &version() const { return version_; }
+    // Builds the session and `sets` input buffers for one case, runs it once and checks y
+    // against float64: "ok", "wrong: ...", "unsupported: ..." or "failed: ...".
+    std::string prepare(int64_t rows, int64_t cols, const std::string &dtype, int sets);
+    // Runs `iters` calls of the prepared case: seconds per call by the driver's clock (Python's
+    // call overhead included), or < 0 when the driver did not answer.
+    double batch(int iters);
+
+private:
+    std::vector<std::string> ask(const std::string &command);
+    std::vector<std::string> read_line();
+    std::string status_, version_, last_line_;
+    pid_t pid_ = -1;
+    FILE *in_ = nullptr, *out_ = nullptr;
 };
-// Runs the Python driver once for all cases (same method: warm-up, interleaved repetitions,
-// median; output checked against float64 before timing).
-// op: rms_norm (SimplifiedLayerNormalization) or layer_norm (LayerNormalization, with bias).
-OrtRun run_onnxruntime(const std::string &op, const std::vector<std::string> &shapes, const std::vector<std::string> &dtypes,
-                       int threads, int reps, double batch_s, int64_t min_elements);
 
 }  // namespace nfbench

@@ -17,15 +17,6 @@ inline double now_s() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// Calls per timed batch so one batch lasts at least `target_s`.
-inline int calibrate(const std::function<void()> &fn, double target_s) {
-    fn();  // warm-up
-    double t0 = now_s();
-    fn();
-    double one = std::max(now_s() - t0, 1e-9);
-    return std::max(1, int(std::min(1e6, target_s / one)));
-}
-
 inline double time_batch(const std::function<void()> &fn, int iters) {
     double t0 = now_s();
     for (int i = 0; i < iters; i++) fn();
@@ -42,18 +33,45 @@ inline Stats summarize(std::vector<double> v) {
     return s;
 }
 
-// Times every function `reps` times, interleaved (f0 f1 f2 f0 f1 f2 ...), so that a noisy
-// moment on a shared machine hits all of them alike.
+// A batch of `iters` calls that times itself: seconds per call, < 0 when it failed (a peer
+// driven in another process, which reports its own clock).
+using SelfTimedBatch = std::function<double(int iters)>;
+
+// Times every batch `reps` times, interleaved (b0 b1 b2 b0 b1 b2 ...), so that a noisy moment on
+// a shared machine hits all of them alike. Each is calibrated first (a warm-up batch of one call,
+// then one timed call sets the batch size). A batch that fails gives median_s < 0.
+inline std::vector<Stats> time_interleaved_batches(const std::vector<SelfTimedBatch> &batches, int reps,
+                                                   double batch_s) {
+    std::vector<int> iters;
+    std::vector<bool> failed(batches.size(), false);
+    for (size_t i = 0; i < batches.size(); i++) {
+        const double warm_up = batches[i](1);
+        const double one = warm_up < 0 ? -1 : batches[i](1);
+        failed[i] = one < 0;
+        iters.push_back(failed[i] ? 1 : std::max(1, int(std::min(1e6, batch_s / std::max(one, 1e-9)))));
+    }
+    std::vector<std::vector<double>> samples(batches.size());
+    for (int r = 0; r < reps; r++)
+        for (size_t i = 0; i < batches.size(); i++) {
+            if (failed[i]) continue;
+            double t = batches[i](iters[i]);
+            if (t < 0) failed[i] = true;
+            else samples[i].push_back(t);
+        }
+    std::vector<Stats> out;
+    for (size_t i = 0; i < batches.size(); i++) {
+        out.push_back(summarize(samples[i]));
+        if (failed[i]) out.back().median_s = -1;
+    }
+    return out;
+}
+
+// The same for plain calls, timed here.
 inline std::vector<Stats> time_interleaved(const std::vector<std::function<void()>> &fns, int reps,
                                            double batch_s) {
-    std::vector<int> iters;
-    for (auto &f : fns) iters.push_back(calibrate(f, batch_s));
-    std::vector<std::vector<double>> samples(fns.size());
-    for (int r = 0; r < reps; r++)
-        for (size_t i = 0; i < fns.size(); i++) samples[i].push_back(time_batch(fns[i], iters[i]));
-    std::vector<Stats> out;
-    for (auto &s : samples) out.push_back(summarize(s));
-    return out;
+    std::vector<SelfTimedBatch> batches;
+    for (const auto &f : fns) batches.push_back([f](int n) { return time_batch(f, n); });
+    return time_interleaved_batches(batches, reps, batch_s);
 }
 
 }  // namespace nfbench
