@@ -33,6 +33,15 @@ for c in d["cases"]:
 print("bench JSON ok")
 PY
 
+# The plot (matplotlib comes with `make bench-peers`): one panel per dtype, a real PNG.
+if "$python" -c "import matplotlib" 2>/dev/null; then
+  "$python" "$(dirname "$0")/../tools/bench/plot.py" "$tmp/ok.json" "$tmp/ok.png" > /dev/null
+  test "$(head -c 8 "$tmp/ok.png" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a"
+  echo "plot written"
+else
+  echo "matplotlib is not installed in the venv (make bench-peers): the plot is not exercised here"
+fi
+
 if "$normforge" bench --shapes 2x64 --dtypes f32 --reps 2 --corrupt naive --json "$tmp/bad.json" > "$tmp/bad.txt"; then
   echo "a wrong implementation did not fail the bench"; exit 1
 fi

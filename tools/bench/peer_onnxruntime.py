@@ -74,6 +74,9 @@ def build_case(mods, rows, cols, dt, sets, a):
     so = ort.SessionOptions()
     so.intra_op_num_threads = a.threads
     so.inter_op_num_threads = 1
+    # Its pool threads must not spin between batches: they would take the cores from the
+    # implementation timed next (the driver idles between its batches).
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
     except Exception as e:  # no kernel for this type
