@@ -39,9 +39,12 @@ set(NF_DB_DIR "${CMAKE_CURRENT_SOURCE_DIR}/schedules/db")
 
 # The ops, the generator each is built from, and its shape classes (each class has its own db
 # knobs and kernel). The backward pass is two serial kernels the runtime runs per block of rows
-# (dx, and the weight gradient dw), in the one class "block".
-set(NF_OPS rms_norm rms_norm_residual layer_norm rms_norm_backward rms_norm_dweight)
+# (dx, and the weight gradient dw), in the one class "block". rms_norm_pipelined is what
+# nf_rms_norm runs on medium calls: a serial one-row kernel that the runtime chains over the
+# rows (runtime/src/pipelined_rows.cpp).
+set(NF_OPS rms_norm rms_norm_pipelined rms_norm_residual layer_norm rms_norm_backward rms_norm_dweight)
 set(NF_GENERATOR_rms_norm rms_norm)
+set(NF_GENERATOR_rms_norm_pipelined rms_norm_pipelined)
 set(NF_GENERATOR_rms_norm_residual rms_norm)
 set(NF_GENERATOR_layer_norm layer_norm)
 set(NF_GENERATOR_rms_norm_backward rms_norm_backward)
@@ -49,6 +52,7 @@ set(NF_GENERATOR_rms_norm_dweight rms_norm_dweight)
 set(NF_GENERATOR_rms_norm_dweight_blocks rms_norm_dweight_blocks)
 set(NF_GENERATOR_rms_norm_dweight_pairs rms_norm_dweight_pairs)
 set(NF_CLASSES_rms_norm small medium large)
+set(NF_CLASSES_rms_norm_pipelined medium)
 set(NF_CLASSES_rms_norm_residual small medium large)
 set(NF_CLASSES_layer_norm small medium large)
 set(NF_CLASSES_rms_norm_backward block)
@@ -155,6 +159,8 @@ function(nf_op_params out op dtype wmode rounding bias)
     set(p dtype=${t})
   elseif (op STREQUAL "rms_norm_dweight_pairs")
     set(p "")
+  elseif (op STREQUAL "rms_norm_pipelined")
+    set(p dtype=${t} weight_mode=${wmode} rounding=${rounding})
   else ()
     set(p op=${op} dtype=${t} weight_mode=${wmode} rounding=${rounding})
   endif ()

@@ -32,10 +32,7 @@ void set_matrix_estimates(Halide::GeneratorInput<Halide::Buffer<>> &m) {
 class RmsNormBackwardGenerator : public Halide::Generator<RmsNormBackwardGenerator> {
 public:
     GeneratorParam<Halide::Type> dtype{"dtype", Halide::Float(32)};
-    GeneratorParam<WeightMode> weight_mode{"weight_mode", WeightMode::Scale,
-                                           {{"none", WeightMode::None},
-                                            {"scale", WeightMode::Scale},
-                                            {"one_plus", WeightMode::OnePlus}}};
+    GeneratorParam<WeightMode> weight_mode{"weight_mode", WeightMode::Scale, weight_mode_names()};
     GeneratorParam<int> vec_mult{"vec_mult", 1};
     GeneratorParam<int> rows_per_task{"rows_per_task", 1};
     GeneratorParam<int> parallel{"parallel", 0};

@@ -26,12 +26,8 @@ public:
     GeneratorParam<Op> op{"op", Op::RmsNorm,
                           {{"rms_norm", Op::RmsNorm}, {"rms_norm_residual", Op::RmsNormResidual}}};
     GeneratorParam<Halide::Type> dtype{"dtype", Halide::Float(32)};
-    GeneratorParam<WeightMode> weight_mode{"weight_mode", WeightMode::Scale,
-                                           {{"none", WeightMode::None},
-                                            {"scale", WeightMode::Scale},
-                                            {"one_plus", WeightMode::OnePlus}}};
-    GeneratorParam<Rounding> rounding{"rounding", Rounding::Once,
-                                      {{"once", Rounding::Once}, {"llama", Rounding::Llama}}};
+    GeneratorParam<WeightMode> weight_mode{"weight_mode", WeightMode::Scale, weight_mode_names()};
+    GeneratorParam<Rounding> rounding{"rounding", Rounding::Once, rounding_names()};
     // Knobs (schedules/knobs.h); defaults come from schedules/db via CMake.
     GeneratorParam<int> vec_mult{"vec_mult", 1};
     GeneratorParam<int> rows_per_task{"rows_per_task", 4};

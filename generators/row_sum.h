@@ -51,6 +51,22 @@ struct RowSum {
     Halide::Expr total;       // the row's sum, tree.back()(0, r), as an Expr of r
 };
 
+// The 64 lanes combined by the fixed halving tree (l + 32, l + 16, ..., l + 1): appends the
+// tree's Funcs to `tree` and returns the row's sum as an Expr of r.
+inline Halide::Expr halving_tree(const std::string &name, const Halide::Func &lane_sum,
+                                 const Halide::Var &l, const Halide::Var &r,
+                                 std::vector<Halide::Func> &tree) {
+    using namespace Halide;
+    Func prev = lane_sum;
+    for (int half = kLanes / 2; half >= 1; half /= 2) {
+        Func t(name + "_tree" + std::to_string(half));
+        t(l, r) = strict_float(prev(l, r) + prev(l + half, r));
+        tree.push_back(t);
+        prev = t;
+    }
+    return prev(0, r);
+}
+
 // The sum over c in [0, cols) of term(c, r) in the fixed order above. `name` prefixes the Funcs.
 inline RowSum define_row_sum(const std::string &name, const Halide::Func &term,
                              const Halide::Expr &cols, const Halide::Var &r) {
@@ -86,14 +102,71 @@ inline RowSum define_row_sum(const std::string &name, const Halide::Func &term,
     s.lane_sum(l, r) = strict_float(s.lane_sum(l, r) + s.chunk_sum(l, s.chunks, r));
     s.lane_sum(s.tail, r) = strict_float(s.lane_sum(s.tail, r) + term(tail_col, r));
 
-    Func prev = s.lane_sum;
-    for (int half = kLanes / 2; half >= 1; half /= 2) {
-        Func t(name + "_tree" + std::to_string(half));
-        t(l, r) = strict_float(prev(l, r) + prev(l + half, r));
-        s.tree.push_back(t);
-        prev = t;
-    }
-    s.total = prev(0, r);
+    s.total = halving_tree(name, s.lane_sum, l, r, s.tree);
+    return s;
+}
+
+// The columns of one row as a single reduction domain: R.x = lane (64), R.y = lane group
+// within its chunk (64), R.z = chunk, restricted to the full groups (the ragged tail of
+// cols mod 64 elements is not in it). `col` is the column of (R.x, R.y, R.z). Two Funcs
+// updated over the same RowDomain have the same loops, which a schedule may fuse
+// (compute_with): the pipelined RMSNorm kernel writes one row while it sums the next.
+struct RowDomain {
+    Halide::RDom R;
+    Halide::Expr col;
+    Halide::RDom tail;      // the last cols mod 64 elements
+    Halide::Expr tail_col;  // the column of tail.x
+};
+
+inline RowDomain row_domain(const std::string &name, const Halide::Expr &cols) {
+    using namespace Halide;
+    RowDomain d;
+    Expr full_groups = cols / kLanes;
+    Expr num_chunks = (full_groups + kGroups - 1) / kGroups;
+    d.R = RDom(0, kLanes, 0, kGroups, 0, num_chunks, name);
+    Expr group = d.R.z * kGroups + d.R.y;
+    d.R.where(group < full_groups);
+    // The where() clause keeps every index below full_groups * kLanes <= cols (bounds
+    // inference does not see through it).
+    d.col = unsafe_promise_clamped(group * kLanes + d.R.x, 0, cols - 1);
+    d.tail = RDom(0, kLanes, name + "_tail");
+    d.tail.where(d.tail < cols - full_groups * kLanes);
+    d.tail_col = unsafe_promise_clamped(full_groups * kLanes + d.tail, 0, cols - 1);
+    return d;
+}
+
+// The same sum as define_row_sum, bit for bit, written as one reduction over a RowDomain:
+// acc(l, r) = {sum of the finished chunks, sum of the current chunk}. A lane's chunk sum starts
+// from 0 at the chunk's first group and is added to the finished chunks after its last group,
+// so the additions are those of define_row_sum, in the same order. The tail and the 64 -> 1
+// tree are define_row_sum's.
+struct FlatRowSum {
+    Halide::Var l{"l"};
+    Halide::Func acc;       // acc(l, r): {finished chunks, current chunk}; update 0 over d.R
+    Halide::Func lane_sum;  // lane_sum(l, r): acc's finished chunks, then the tail (update 0)
+    std::vector<Halide::Func> tree;
+    Halide::Expr total;     // the row's sum, as an Expr of r
+};
+
+inline FlatRowSum define_row_sum_flat(const std::string &name, const Halide::Func &term,
+                                      const RowDomain &d, const Halide::Expr &cols,
+                                      const Halide::Var &r) {
+    using namespace Halide;
+    FlatRowSum s;
+    const Var &l = s.l;
+    s.acc = Func(name + "_acc");
+    s.lane_sum = Func(name + "_lane_sum");
+    Expr full_groups = cols / kLanes;
+    Expr group = d.R.z * kGroups + d.R.y;
+    s.acc(l, r) = Tuple(0.0f, 0.0f);
+    Expr chunk = strict_float(select(d.R.y == 0, 0.0f, s.acc(d.R.x, r)[1]) + term(d.col, r));
+    Expr chunk_done = d.R.y == kGroups - 1 || group == full_groups - 1;
+    Expr finished = s.acc(d.R.x, r)[0];
+    s.acc(d.R.x, r) = Tuple(select(chunk_done, strict_float(finished + chunk), finished), chunk);
+
+    s.lane_sum(l, r) = s.acc(l, r)[0];
+    s.lane_sum(d.tail, r) = strict_float(s.lane_sum(d.tail, r) + term(d.tail_col, r));
+    s.total = halving_tree(name, s.lane_sum, l, r, s.tree);
     return s;
 }
 

@@ -19,12 +19,15 @@ std::vector<uint8_t> normalize(Matrix &x, const Matrix &w, nf_norm_params p) {
 class Invariance : public ::testing::TestWithParam<nf_dtype> {};
 
 // A row's bits do not depend on the rows around it, the batch size (which also switches between
-// the small and large kernels), or the thread count.
+// the small, medium and pipelined kernels: the pipelined one, for outputs of 4 MiB and more,
+// writes its row sum as one fused reduction), or the thread count (which moves the pipelined
+// kernel's chain boundaries: with 2 threads, 4 chains of 75 rows). 8191 columns: two
+// 4096-element chunks and a ragged tail.
 TEST_P(Invariance, BatchSizeAndThreadCount) {
     const nf_dtype d = GetParam();
-    for (int64_t cols : {127, 4096, 5120}) {
+    for (int64_t cols : {127, 4096, 5120, 8191}) {
         SCOPED_TRACE("cols=" + std::to_string(cols));
-        const int64_t rows = 200;
+        const int64_t rows = 300;
         Matrix x(d, rows, cols);
         x.randomize(21);
         Matrix w = random_weight(d, cols, 22);
@@ -41,7 +44,7 @@ TEST_P(Invariance, BatchSizeAndThreadCount) {
         EXPECT_EQ(one_thread, two_threads);
 
         const size_t row_bytes = size_t(cols) * elem_size(d);
-        for (int64_t r : {int64_t(0), int64_t(77), rows - 1}) {
+        for (int64_t r : {int64_t(0), int64_t(74), int64_t(75), int64_t(77), int64_t(150), rows - 1}) {
             for (int64_t batch : {int64_t(1), int64_t(3)}) {
                 if (r + batch > rows) continue;
                 Matrix xs(d, batch, cols);

@@ -95,6 +95,22 @@ TEST_P(RmsNormVariant, PaddedStridesInPlaceAndInvRms) {
     }
 }
 
+// Medium calls with outputs of 4 MiB and more run the pipelined kernel (one-row calls chained
+// over the rows, each writing a row while it sums the next): one and two 4096-element chunks with a ragged tail,
+// padded strides, in place, inv_rms; the chains' boundaries move with the thread count.
+TEST_P(RmsNormVariant, CallsLargeEnoughForThePipelinedKernel) {
+    auto [d, m, rnd] = GetParam();
+    const int64_t wide = d == NF_F32 ? 1 : 2;  // 16-bit rows are twice as long for the same bytes
+    uint32_t seed = 300;
+    run_case(d, m, rnd, Case{257, 4097 * wide, 0, false, true}, seed++);
+    run_case(d, m, rnd, Case{257, 4097 * wide, 5, true, false}, seed++);
+    struct OneThread {
+        OneThread() { nf_set_num_threads(1); }
+        ~OneThread() { nf_set_num_threads(0); }
+    } one_chain;
+    run_case(d, m, rnd, Case{129, 8191 * wide, 7, false, true}, seed++);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllVariants, RmsNormVariant, all_variants(), variant_name);
 
 // A row with a NaN or an Inf poisons only its own row.

@@ -77,6 +77,28 @@ for op, extra in (("rms_norm_backward", ["weight_mode=scale"]), ("rms_norm_dweig
 print("backward db entries OK")
 PY
 
+# The pipelined kernel of nf_rms_norm's medium calls (one-row calls chained over the rows, as
+# the runtime runs them; the one class "medium", serial) tunes too; a wrong y is rejected.
+"$normforge" tune --op rms_norm_pipelined --dtype bf16 --shapes 40x300,70x4097 --trials 2 --reps 3 --budget 60s \
+    --strategy exhaustive --no-baselines --corrupt-candidate 1 --log "$tmp/pipe.jsonl" --out "$tmp/pipe.json" \
+    | tee "$tmp/run-pipe.txt"
+grep -q "rejected" "$tmp/run-pipe.txt"
+grep -q '"status": "wrong' "$tmp/pipe.jsonl"
+grep -q '"status": "ok' "$tmp/pipe.jsonl"
+"$python" - "$tmp" "$generator" <<'PY'
+import json, subprocess, sys
+tmp, gen = sys.argv[1], sys.argv[2]
+db = json.load(open(f"{tmp}/pipe.json"))["x86-64"]["rms_norm_pipelined"]["bf16"]
+assert set(db) == {"medium"}, db
+e = db["medium"]
+assert e["parallel"] == 0 and e["rows_per_task"] == 1, e
+target = json.loads(open(f"{tmp}/pipe.jsonl").readline())["target"]
+knobs = [f"{k}={v}" for k, v in e.items() if not k.startswith("_") and k != "stream_rows"]
+subprocess.run([gen, "-g", "rms_norm_pipelined", "-f", "t", "-o", tmp, "-e", "h", f"target={target}-large_buffers",
+                "dtype=bfloat16", "weight_mode=scale", "rounding=once"] + knobs, check=True)
+print("pipelined db entry OK")
+PY
+
 # A cross target through --runner (qemu here): it runs, and its timings are labelled as such.
 "$normforge" tune --target arm-64-linux --runner 'qemu-aarch64 -L /usr/aarch64-linux-gnu' --shapes 4x256 \
     --trials 1 --reps 3 --budget 60s --no-baselines --log "$tmp/arm.jsonl" --out "$tmp/arm-64.json" | tee "$tmp/run4.txt"

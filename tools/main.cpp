@@ -75,7 +75,8 @@ int main(int argc, char **argv) {
         "tune", "Search schedule knobs for one op and dtype, compare with the defaults and Halide's "
                 "autoschedulers, and write the best per shape class to a schedules/db file");
     tune->add_option("--op", topt.op,
-                     "rms_norm, rms_norm_residual, layer_norm, rms_norm_backward (dx) or rms_norm_dweight (dw)")
+                     "rms_norm, rms_norm_pipelined (nf_rms_norm's medium calls), rms_norm_residual, layer_norm, "
+                     "rms_norm_backward (dx) or rms_norm_dweight (dw)")
         ->capture_default_str();
     tune->add_option("--dtype", topt.dtype, "f32, f16 or bf16")->capture_default_str();
     tune->add_option("--target", topt.target,

@@ -78,17 +78,20 @@ int g_cores = 0;         // online cores, looked up once (0: not yet)
 
 void set_thread_count(int n) { __atomic_store_n(&g_thread_count, n, __ATOMIC_RELAXED); }
 
-bool single_threaded() {
+int thread_count() {
     const int n = __atomic_load_n(&g_thread_count, __ATOMIC_RELAXED);
-    if (n > 0) return n == 1;
+    if (n > 0) return n;
     // No function-local static: its guard would need libstdc++, which the C API avoids.
     int cores = __atomic_load_n(&g_cores, __ATOMIC_RELAXED);
     if (cores == 0) {
         cores = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+        if (cores < 1) cores = 1;
         __atomic_store_n(&g_cores, cores, __ATOMIC_RELAXED);
     }
-    return cores == 1;
+    return cores;
 }
+
+bool single_threaded() { return thread_count() == 1; }
 
 KernelClass shape_class_of(int64_t rows, int64_t cols, size_t elem_size) {
     if (rows * cols <= kSmallCallElements) return NF_CLASS_small;
@@ -100,11 +103,13 @@ const KernelEntry *find_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode w, nf
                                int64_t rows, int64_t cols) {
     // The HF-Llama order is the same computation as round-once for f32 and without a weight
     // (and for the other ops): those share one compiled kernel.
-    if (dtype == NF_F32 || w == NF_WEIGHT_NONE || (op != NF_OP_RMS_NORM && op != NF_OP_RMS_NORM_RESIDUAL))
+    if (dtype == NF_F32 || w == NF_WEIGHT_NONE ||
+        (op != NF_OP_RMS_NORM && op != NF_OP_RMS_NORM_RESIDUAL && op != NF_OP_RMS_NORM_PIPELINED))
         r = NF_ROUND_ONCE;
     const bool block = op == NF_OP_RMS_NORM_BACKWARD || op == NF_OP_RMS_NORM_DWEIGHT;
     KernelClass cls = block ? NF_CLASS_block : shape_class_of(rows, cols, dtype == NF_F32 ? 4 : 2);
-    if (cls == NF_CLASS_medium && single_threaded()) cls = NF_CLASS_small;
+    if (op == NF_OP_RMS_NORM_PIPELINED) cls = NF_CLASS_medium;  // its one class
+    else if (cls == NF_CLASS_medium && single_threaded()) cls = NF_CLASS_small;
     for (size_t i = 0; i < kNumKernels; i++) {
         const KernelEntry &k = kKernels[i];
         if (k.op == op && k.dtype == static_cast<int>(dtype) && k.weight == static_cast<int>(w) &&

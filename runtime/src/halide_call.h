@@ -45,6 +45,7 @@ void *thread_scratch(size_t bytes);
 // small class's serial kernel: the thread pool only adds overhead then (the kernels of all
 // classes compute the same bits).
 void set_thread_count(int n);
+int thread_count();  // what nf_set_num_threads set, else the online cores (at least 1)
 bool single_threaded();
 
 // The kernel for this op/dtype/variant/shape, or nullptr. bias: LayerNorm's (0/1), else 0. The

@@ -15,7 +15,8 @@ enum KernelOp {
     NF_OP_RMS_NORM_BACKWARD = 3,
     NF_OP_RMS_NORM_DWEIGHT = 4,
     NF_OP_RMS_NORM_DWEIGHT_BLOCKS = 5,  // CUDA: dweight per block of 128 rows
-    NF_OP_RMS_NORM_DWEIGHT_PAIRS = 6    // CUDA: one level of the tree over the blocks
+    NF_OP_RMS_NORM_DWEIGHT_PAIRS = 6,   // CUDA: one level of the tree over the blocks
+    NF_OP_RMS_NORM_PIPELINED = 7        // CPU: nf_rms_norm's medium calls, one row per call
 };
 // block: the one class of serial kernels the runtime runs per block of rows (backward).
 // gpu, gpu_staged, gpu_unaligned: the CUDA kernels (device pointers; schedules/cuda.h): re-reading
@@ -38,6 +39,10 @@ enum KernelRounding { NF_R_once = 0, NF_R_llama = 1 };
 using AnyKernel = void (*)();
 using RmsNormFn = int (*)(const void *user_context, float eps, halide_buffer_t *x,
                           halide_buffer_t *weight, halide_buffer_t *inv_rms, halide_buffer_t *y);
+using RmsNormPipelinedFn = int (*)(const void *user_context, float eps, halide_buffer_t *x,
+                                   halide_buffer_t *x_next, halide_buffer_t *inv_in,
+                                   halide_buffer_t *weight, halide_buffer_t *y,
+                                   halide_buffer_t *inv_next);
 using RmsNormResidualFn = int (*)(const void *user_context, float eps, halide_buffer_t *x,
                                   halide_buffer_t *residual, halide_buffer_t *weight,
                                   halide_buffer_t *inv_rms, halide_buffer_t *y,

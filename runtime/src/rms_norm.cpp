@@ -1,10 +1,13 @@
 // nf_rms_norm and nf_rms_norm_residual: checks, kernel choice, then the row driver
-// (row_driver.h) runs the kernel on views of the caller's memory.
+// (row_driver.h) runs the kernel on views of the caller's memory, or, for nf_rms_norm's medium
+// calls too large to be in cache, the pipelined kernel runs chained over the rows
+// (pipelined_rows.h).
 #include <inttypes.h>
 
 #include "checks.h"
 #include "errors.h"
 #include "halide_call.h"
+#include "pipelined_rows.h"
 #include "row_driver.h"
 
 using namespace normforge;
@@ -54,6 +57,14 @@ nf_status normalize(const char *fn, KernelOp op, const nf_matrix *x, nf_matrix *
     float *inv = inv_rms ? inv_rms : scratch.get(x->rows);
     if (inv == nullptr)
         return fail(NF_INTERNAL_ERROR, "%s: out of memory for %" PRId64 " inv_rms values", fn, x->rows);
+
+    // nf_rms_norm's medium calls too large to be in cache: the pipelined kernel, chained over the
+    // rows (pipelined_rows.h).
+    if (!fused && use_pipelined(x->rows, x->cols, static_cast<int64_t>(dtype_size(x->dtype)))) {
+        if (const KernelEntry *pk = find_kernel(NF_OP_RMS_NORM_PIPELINED, x->dtype, p->weight_mode, p->rounding,
+                                                0, x->rows, x->cols))
+            return run_pipelined_rows(fn, pk, x, &w.buf, p->eps, y, inv);
+    }
 
     RmsArgs args{p->eps, &w.buf, inv};
     RowCall call = row_call(k, &run_rms_norm, &args, x, y);

@@ -30,4 +30,29 @@ inline int64_t backward_sub_rows(int64_t row_bytes) {
     return rows < 1 ? 1 : rows > kDweightBlockRows ? kDweightBlockRows : rows;
 }
 
+// The pipelined RMSNorm kernel (runtime/src/pipelined_rows.h): a call's rows are cut into
+// chains of consecutive rows, one per task: one chain on a single thread, else about two per
+// thread (the pool balances them), none shorter than 16 rows (a chain costs one extra row).
+inline int64_t pipelined_rows_per_chain(int64_t rows, int64_t threads) {
+    const int64_t most = threads > 1 ? 2 * threads : 1;
+    int64_t chains = rows / 16 < most ? rows / 16 : most;
+    if (chains < 1) chains = 1;
+    return (rows + chains - 1) / chains;
+}
+
+// The kernel calls of one chain, rows [first, end), in order: call(x_row, inv_in_row,
+// x_next_row, y_row, inv_out_row), where -1 stands for the thread's scratch row (x_next or y)
+// or a dropped statistic (inv_in or inv_out). The first call only sums the first row; each
+// next call writes a row with its statistic and sums the row after it; the last writes the
+// last row. Returns the first nonzero result of `call`, else 0.
+template <typename Call>
+int pipelined_chain(int64_t first, int64_t end, Call &&call) {
+    if (int rc = call(first, int64_t(-1), first, int64_t(-1), first)) return rc;
+    for (int64_t r = first; r < end; r++) {
+        const int64_t next = r + 1 < end ? r + 1 : -1;
+        if (int rc = call(r, r, next, r, next)) return rc;
+    }
+    return 0;
+}
+
 }  // namespace normforge

@@ -3,14 +3,16 @@
 // buffers from the kernel's own metadata, checks the output against a float64 reference, then
 // times it (warm-up, batches, repetitions, median; rotating buffer sets unless --warm). Prints
 // one line per case:  ok <median_s> <min_s> <max_s>  |  wrong <what>  |  failed <what>
-// Usage: runner --op rms_norm|rms_norm_residual|layer_norm|rms_norm_backward|rms_norm_dweight
+// Usage: runner --op rms_norm|rms_norm_pipelined|rms_norm_residual|layer_norm|rms_norm_backward|rms_norm_dweight
 //               --threads N --reps R [--warm] [--corrupt] [--whole] --case ROWSxCOLS:STREAM_ROWS ...
 // STREAM_ROWS > 0 runs the kernel the way the NormForge runtime runs large calls: tiles of that
 // many rows normalized into a scratch buffer, then copied out with streaming stores. The fused
 // op's residual is updated in place and its (serial) kernel runs on blocks of rows, as
 // nf_rms_norm_residual does. The backward kernels (dx, and
 // the weight gradient dw) run as nf_rms_norm_backward runs them: blocks of 128 rows on the
-// thread pool, each in sub-blocks of at most 256 KiB of dy and x, dw summed per block.
+// thread pool, each in sub-blocks of at most 256 KiB of dy and x, dw summed per block. The
+// pipelined RMSNorm kernel (one row per call) runs chained over the rows as nf_rms_norm runs it
+// (row_blocks.h: pipelined_chain).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -66,11 +68,16 @@ void store(const halide_type_t &t, void *p, int64_t i, float v) {
     if (t.code == halide_type_bfloat) {
         u += 0x7FFF + ((u >> 16) & 1);
         h = uint16_t(u >> 16);
-    } else {  // fp16, for the modest values used here (normal range)
-        uint32_t sign = (u >> 16) & 0x8000, a = u & 0x7FFFFFFF;
-        a += 0xFFF + ((a >> 13) & 1);
-        h = uint16_t(sign | ((((a >> 23) - 112) << 10) | ((a >> 13) & 0x3FF)));
-        if (v == 0.0f) h = uint16_t(sign);
+    } else {  // fp16 (the values used here are finite and below 65504), round to nearest even
+        const uint32_t sign = (u >> 16) & 0x8000, a = u & 0x7FFFFFFF;
+        if (a < 0x38800000) {  // below 2^-14: a subnormal (or zero) in fp16, in units of 2^-24
+            float m;
+            std::memcpy(&m, &a, 4);
+            h = uint16_t(sign | uint32_t(std::nearbyint(m * 16777216.0f)));  // 1024 = the least normal
+        } else {
+            const uint32_t r = a + 0xFFF + ((a >> 13) & 1);
+            h = uint16_t(sign | ((((r >> 23) - 112) << 10) | ((r >> 13) & 0x3FF)));
+        }
     }
     static_cast<uint16_t *>(p)[i] = h;
 }
@@ -81,6 +88,11 @@ struct Arg {
     const halide_filter_argument_t *meta;
     std::string role;  // x, residual, weight, bias, eps, y, y2 (the residual, in place), stat;
                        // backward: dy, x, weight, inv_rms, dx | dy, x, inv_rms, dw_in, dw
+};
+
+// Where each argument of the pipelined kernel is in its argument list.
+struct PipelinedSlots {
+    int eps = 0, x = 0, x_next = 0, inv_in = 0, weight = 0, y = 0, inv_next = 0;
 };
 
 // One case's buffers (`sets` rotating copies of everything the kernel touches per call).
@@ -101,6 +113,8 @@ struct Case {
     std::vector<float> inv;
     std::vector<std::vector<float>> dw_blocks;
     float eps = 1e-5f;
+    bool pipelined = false;  // the pipelined RMSNorm kernel: chained one-row calls
+    PipelinedSlots slots;
 };
 
 struct Views {
@@ -151,6 +165,54 @@ int call(Case &c, int s, int64_t r0, int64_t n, uint8_t *yd, int64_t ys) {
         v.argv[i] = &b;
     }
     return nf_tune_kernel_argv(v.argv);
+}
+
+// The pipelined kernel's call (row indices as in normforge::pipelined_chain; -1 = the scratch
+// row, or a dropped statistic). The argument slots of each role are found once per case.
+int call_pipelined(Case &c, int s, int64_t xr, int64_t in, int64_t nr, int64_t yr, int64_t out,
+                   uint8_t *scratch) {
+    halide_dimension_t d2[3][2], d1[3];
+    halide_buffer_t bufs[6];
+    void *argv[7];
+    const size_t row_bytes = size_t(c.cols) * type_bytes(c.dtype);
+    const halide_type_t f32(halide_type_float, 32);
+    float dropped = 0.0f;
+    float *inv = c.stats[0].data();
+    auto row = [&](std::vector<std::vector<uint8_t>> &m, int64_t r) {
+        return r < 0 ? scratch : m[size_t(s)].data() + size_t(r) * row_bytes;
+    };
+    const PipelinedSlots &k = c.slots;
+    bufs[0] = make_buf(row(c.x, xr), c.dtype, 2, 1, c.cols, c.cols, d2[0]);
+    bufs[1] = make_buf(row(c.x, nr), c.dtype, 2, 1, c.cols, c.cols, d2[1]);
+    bufs[2] = make_buf(row(c.y, yr), c.dtype, 2, 1, c.cols, c.cols, d2[2]);
+    bufs[3] = make_buf(c.weight.data(), c.dtype, 1, c.cols, 0, 1, &d1[0]);
+    bufs[4] = make_buf(in < 0 ? &dropped : inv + in, f32, 1, 1, 0, 1, &d1[1]);
+    bufs[5] = make_buf(out < 0 ? &dropped : inv + out, f32, 1, 1, 0, 1, &d1[2]);
+    argv[k.eps] = &c.eps;
+    argv[k.x] = &bufs[0];
+    argv[k.x_next] = &bufs[1];
+    argv[k.y] = &bufs[2];
+    argv[k.weight] = &bufs[3];
+    argv[k.inv_in] = &bufs[4];
+    argv[k.inv_next] = &bufs[5];
+    return nf_tune_kernel_argv(argv);
+}
+
+struct ChainJob {
+    Case *c;
+    int s;
+    int64_t rows_per_chain;
+};
+
+int chain_task(void *, int task, uint8_t *closure) {
+    ChainJob &j = *reinterpret_cast<ChainJob *>(closure);
+    Case &c = *j.c;
+    thread_local std::vector<uint8_t> scratch;  // one row, reused (the runtime's thread_scratch)
+    scratch.resize(size_t(c.cols) * type_bytes(c.dtype));
+    const int64_t first = int64_t(task) * j.rows_per_chain, end = std::min(c.rows, first + j.rows_per_chain);
+    return normforge::pipelined_chain(first, end, [&](int64_t xr, int64_t in, int64_t nr, int64_t yr, int64_t out) {
+        return call_pipelined(c, j.s, xr, in, nr, yr, out, scratch.data());
+    });
 }
 
 struct TileJob {
@@ -233,7 +295,15 @@ int backward_block(void *, int block, uint8_t *closure) {
 
 bool is_backward(const std::string &op) { return op == "rms_norm_backward" || op == "rms_norm_dweight"; }
 
+int g_threads = 1;  // --threads
+
 int run_once(Case &c, int s) {
+    if (c.pipelined) {
+        ChainJob j{&c, s, normforge::pipelined_rows_per_chain(c.rows, g_threads)};
+        const int tasks = int((c.rows + j.rows_per_chain - 1) / j.rows_per_chain);
+        if (tasks == 1) return chain_task(nullptr, 0, reinterpret_cast<uint8_t *>(&j));
+        return halide_do_par_for(nullptr, chain_task, 0, tasks, reinterpret_cast<uint8_t *>(&j));
+    }
     if (!c.dy.empty()) {
         const int64_t es = int64_t(type_bytes(c.dtype));
         BackwardJob j{&c, s, normforge::backward_sub_rows(c.cols * es)};
@@ -361,6 +431,7 @@ int main(int argc, char **argv) {
     }
     halide_set_error_handler(tune_error_handler);
     halide_set_num_threads(threads);
+    g_threads = threads;
     const halide_filter_metadata_t *md = nf_tune_kernel_metadata();
 
     for (const std::string &cs : cases) {
@@ -375,9 +446,12 @@ int main(int argc, char **argv) {
         for (int i = 0; i < md->num_arguments; i++) {
             const halide_filter_argument_t &a = md->arguments[i];
             Arg arg{&a, ""};
-            if (is_backward(op)) {
-                arg.role = a.name;  // dy, x, weight, inv_rms, dx | dy, x, inv_rms, dw_in, dw
+            if (is_backward(op) || op == "rms_norm_pipelined") {
+                // dy, x, weight, inv_rms, dx | dy, x, inv_rms, dw_in, dw |
+                // eps, x, x_next, inv_in, weight, y, inv_next
+                arg.role = a.name;
                 if (arg.role == "x") c.dtype = a.type;
+                if (op == "rms_norm_pipelined" && arg.role == "x") in2d++;  // x and y per buffer set
             } else if (a.kind == halide_argument_kind_input_scalar) arg.role = "eps";
             else if (a.kind == halide_argument_kind_input_buffer && a.dimensions == 2) {
                 arg.role = in2d++ ? "residual" : "x";
@@ -429,6 +503,24 @@ int main(int argc, char **argv) {
         }
         for (auto &a : c.args)
             if (a.role == "stat") c.stats.emplace_back(size_t(rows), 0.0f);
+        c.pipelined = op == "rms_norm_pipelined";
+        if (c.pipelined) {
+            c.stats.emplace_back(size_t(rows), 0.0f);  // the statistic the chain carries
+            std::string unknown = c.args.size() == 7 ? "" : "(wrong argument count)";
+            for (size_t i = 0; i < c.args.size() && unknown.empty(); i++) {
+                const std::string &r = c.args[i].role;
+                int *slot = r == "eps" ? &c.slots.eps : r == "x" ? &c.slots.x : r == "x_next" ? &c.slots.x_next
+                          : r == "inv_in" ? &c.slots.inv_in : r == "weight" ? &c.slots.weight
+                          : r == "y" ? &c.slots.y : r == "inv_next" ? &c.slots.inv_next : nullptr;
+                if (slot == nullptr) unknown = r;
+                else *slot = int(i);
+            }
+            if (!unknown.empty()) {
+                std::printf("failed unexpected arguments of the pipelined kernel: %s\n", unknown.c_str());
+                std::fflush(stdout);
+                continue;
+            }
+        }
 
         g_error.clear();
         if (run_once(c, 0) != 0) {

@@ -63,13 +63,29 @@ normforge::CpuKnobs parse_knobs(const std::string &text) {
     return k;
 }
 
-std::string tunable_ops() { return "rms_norm, rms_norm_residual, layer_norm, rms_norm_backward, rms_norm_dweight"; }
+std::string tunable_ops() {
+    return "rms_norm, rms_norm_pipelined, rms_norm_residual, layer_norm, rms_norm_backward, rms_norm_dweight";
+}
 
 // The backward kernels (dx and dw): serial, run per block of rows by the runtime, one class.
 bool backward_op(const std::string &op) { return op == "rms_norm_backward" || op == "rms_norm_dweight"; }
 
+// Serial kernels that the runtime runs on the thread pool itself (in blocks of rows, or chains
+// of one-row calls): their space has parallel = 0 and rows_per_task = 1.
+bool serial_op(const std::string &op) {
+    return backward_op(op) || op == "rms_norm_residual" || op == "rms_norm_pipelined";
+}
+
 const char *class_name(normforge::KernelClass c) {
     return c == normforge::NF_CLASS_small ? "small" : c == normforge::NF_CLASS_medium ? "medium" : "large";
+}
+
+// The shape class of a tuning shape: the backward kernels have the one class block, the
+// pipelined kernel the one class medium (what nf_rms_norm runs it on).
+std::string tune_class(const std::string &op, int64_t rows, int64_t cols, size_t es) {
+    if (backward_op(op)) return "block";
+    if (op == "rms_norm_pipelined") return "medium";
+    return class_name(normforge::shape_class_of(rows, cols, es));
 }
 
 struct Shape {
@@ -153,6 +169,9 @@ bool Tuner::setup(std::string *err) {
     if (opt.op == "rms_norm" || opt.op == "rms_norm_residual") {
         generator = "rms_norm";
         op_params = "op=" + opt.op + " dtype=" + dtype_halide + " weight_mode=scale rounding=once";
+    } else if (opt.op == "rms_norm_pipelined") {
+        generator = "rms_norm_pipelined";
+        op_params = "dtype=" + dtype_halide + " weight_mode=scale rounding=once";
     } else if (opt.op == "layer_norm") {
         generator = "layer_norm";
         op_params = "dtype=" + dtype_halide + " has_weight=true has_bias=true";
@@ -174,8 +193,7 @@ bool Tuner::setup(std::string *err) {
         // Matrices moved per call: x and y; the fused op x, residual (read and written) and y;
         // dx: dy, x read and dx written; dw: dy and x read. The backward kernels have one class.
         const int matrices = opt.op == "rms_norm_residual" ? 4 : opt.op == "rms_norm_backward" ? 3 : 2;
-        shapes.push_back({s, r, c, backward_op(opt.op) ? "block" : class_name(normforge::shape_class_of(r, c, es)),
-                          double(matrices * r * c * es)});
+        shapes.push_back({s, r, c, tune_class(opt.op, r, c, es), double(matrices * r * c * es)});
     }
     if (shapes.empty()) return *err = "no shapes", false;
 
@@ -434,7 +452,7 @@ int run_tune(const TuneOptions &o) {
     if (!classes.count("large"))  // stream_rows only acts on large calls
         space.erase(std::remove_if(space.begin(), space.end(), [](const CpuKnobs &k) { return k.stream_rows != 0; }),
                     space.end());
-    if (backward_op(o.op) || o.op == "rms_norm_residual")  // serial kernels: the runtime runs their blocks on the thread pool
+    if (serial_op(o.op))  // serial kernels: the runtime runs their blocks or chains on the thread pool
         space.erase(std::remove_if(space.begin(), space.end(),
                                    [](const CpuKnobs &k) { return k.parallel != 0 || k.rows_per_task != 1; }),
                     space.end());

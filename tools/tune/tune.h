@@ -10,7 +10,7 @@
 namespace nftune {
 
 struct TuneOptions {
-    std::string op = "rms_norm";         // rms_norm, rms_norm_residual, layer_norm, rms_norm_backward, rms_norm_dweight
+    std::string op = "rms_norm";         // rms_norm, rms_norm_pipelined, rms_norm_residual, layer_norm, rms_norm_backward, rms_norm_dweight
     std::string dtype = "f32";           // f32, f16, bf16
     std::string target = "host";         // host, or a Halide target (x86-64-linux-avx2-fma-f16c, arm-64-linux, ...)
     std::vector<std::string> shapes;     // ROWSxCOLS

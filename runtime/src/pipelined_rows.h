@@ -1,0 +1,45 @@
+// Running the pipelined RMSNorm kernel (generators/rms_norm_pipelined_generator.cpp) over the
+// rows of an nf_rms_norm call. Each kernel call normalizes one row with the statistic computed
+// by the previous call and sums the next row meanwhile, so the rows are cut into chains of
+// consecutive rows (one per task of the thread pool) and each chain is run in order:
+//   call 0:  sums its first row (its output row goes to per-thread scratch and is dropped);
+//   call i:  writes row i - 1 with that statistic, sums row i;
+//   last:    writes the chain's last row (the row it sums is scratch, and dropped).
+// In place (y == x) is safe: a call reads the row it writes and the next row, not yet written.
+#pragma once
+
+#include <cstdint>
+
+#include "HalideRuntime.h"
+#include "halide_call.h"
+#include "kernel_table.h"
+#include "normforge/normforge.h"
+
+namespace normforge {
+
+// Which nf_rms_norm calls run the pipelined kernel: medium calls (shape classes: halide_call.h)
+// with an output of at least kPipelinedMinBytes, at least kPipelinedMinRows rows (a chain costs
+// one extra row) and rows of at least kPipelinedMinRowBytes (each row is a kernel call, about
+// 0.1 us: on shorter rows that would eat the gain). Smaller calls keep the two-pass kernels: their data is likely still in
+// cache, and there the two-pass loop, which re-reads each row from L1, is faster (measured on a
+// Zen 2, same run, 1 thread: pipelined 1.13-1.23x faster with cold buffers, but 0.73-0.96x with
+// 1-2 MiB cache-resident ones; at 4 MiB of x and y each the two were even with warm buffers,
+// and from 8 MiB on, which no longer fits the 16 MiB L3 with y, pipelined was 1.11-1.18x
+// faster warm too). Large calls keep their class's kernel (streamed through tiles when tuned
+// so; otherwise pipelined and two-pass were within 0.99-1.09x of each other there).
+constexpr int64_t kPipelinedMinRows = 4;
+constexpr int64_t kPipelinedMinBytes = int64_t(4) << 20;
+constexpr int64_t kPipelinedMinRowBytes = int64_t(8) << 10;
+inline bool use_pipelined(int64_t rows, int64_t cols, int64_t elem_size) {
+    return rows >= kPipelinedMinRows && cols * elem_size >= kPipelinedMinRowBytes &&
+           rows * cols * elem_size >= kPipelinedMinBytes &&
+           shape_class_of(rows, cols, size_t(elem_size)) == NF_CLASS_medium;
+}
+
+// Normalizes all rows of x into y; inv (rows floats) receives each row's statistic. weight: the
+// kernel's weight buffer (a valid one-element buffer for weight-less kernels). On a kernel
+// failure returns NF_INTERNAL_ERROR with a message naming `fn`.
+nf_status run_pipelined_rows(const char *fn, const KernelEntry *kernel, const nf_matrix *x,
+                             halide_buffer_t *weight, float eps, const nf_matrix *y, float *inv);
+
+}  // namespace normforge
