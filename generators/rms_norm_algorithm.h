@@ -128,12 +128,12 @@ inline RmsNormPipelinedFuncs define_rms_norm_pipelined(const Halide::Func &x, co
     f.inv_next = inv_next;
     const Var &c = f.c, &r = f.r;
     f.d = row_domain("cols", cols);
-    const Expr &col = f.d.col, &tcol = f.d.tail_col;
+    const Expr &col = f.d.col, &tcol = f.d.tail.col;
     f.y(c, r) = undef(dtype);
     f.y(col, r) = normalized_value(x(col, r), inv_in(r), weight(col), dtype, mode, rounding);
     f.y(tcol, r) = normalized_value(x(tcol, r), inv_in(r), weight(tcol), dtype, mode, rounding);
     f.sq_next(c, r) = to_f32(x_next(c, r)) * to_f32(x_next(c, r));
-    f.ss_next = define_row_sum_flat("ss_next", f.sq_next, f.d, cols, r);
+    f.ss_next = define_row_sum_flat("ss_next", f.sq_next, f.d, r);
     f.inv_next(r) = inv_rms_of(f.ss_next.total, cols, eps);
     return f;
 }

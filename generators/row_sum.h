@@ -67,6 +67,23 @@ inline Halide::Expr halving_tree(const std::string &name, const Halide::Func &la
     return prev(0, r);
 }
 
+// The ragged tail of a row, its last cols mod 64 elements: an RDom over them and the column of
+// r.x (added last, into lanes 0..tail-1).
+struct RowTail {
+    Halide::RDom r;
+    Halide::Expr col;
+};
+
+inline RowTail row_tail(const std::string &name, const Halide::Expr &cols) {
+    using namespace Halide;
+    RowTail t;
+    Expr full_groups = cols / kLanes;
+    t.r = RDom(0, kLanes, name + "_tail");
+    t.r.where(t.r < cols - full_groups * kLanes);
+    t.col = unsafe_promise_clamped(full_groups * kLanes + t.r, 0, cols - 1);
+    return t;
+}
+
 // The sum over c in [0, cols) of term(c, r) in the fixed order above. `name` prefixes the Funcs.
 inline RowSum define_row_sum(const std::string &name, const Halide::Func &term,
                              const Halide::Expr &cols, const Halide::Var &r) {
@@ -95,12 +112,11 @@ inline RowSum define_row_sum(const std::string &name, const Halide::Func &term,
     }
 
     s.chunks = RDom(0, num_chunks, name + "_chunks");
-    s.tail = RDom(0, kLanes, name + "_tail");
-    s.tail.where(s.tail < cols - full_groups * kLanes);
-    Expr tail_col = unsafe_promise_clamped(full_groups * kLanes + s.tail, 0, cols - 1);
+    const RowTail tail = row_tail(name, cols);
+    s.tail = tail.r;
     s.lane_sum(l, r) = 0.0f;
     s.lane_sum(l, r) = strict_float(s.lane_sum(l, r) + s.chunk_sum(l, s.chunks, r));
-    s.lane_sum(s.tail, r) = strict_float(s.lane_sum(s.tail, r) + term(tail_col, r));
+    s.lane_sum(s.tail, r) = strict_float(s.lane_sum(s.tail, r) + term(tail.col, r));
 
     s.total = halving_tree(name, s.lane_sum, l, r, s.tree);
     return s;
@@ -113,25 +129,24 @@ inline RowSum define_row_sum(const std::string &name, const Halide::Func &term,
 // (compute_with): the pipelined RMSNorm kernel writes one row while it sums the next.
 struct RowDomain {
     Halide::RDom R;
+    Halide::Expr full_groups;  // cols / 64
+    Halide::Expr group;        // the lane group of (R.y, R.z) in the row
     Halide::Expr col;
-    Halide::RDom tail;      // the last cols mod 64 elements
-    Halide::Expr tail_col;  // the column of tail.x
+    RowTail tail;              // the last cols mod 64 elements
 };
 
 inline RowDomain row_domain(const std::string &name, const Halide::Expr &cols) {
     using namespace Halide;
     RowDomain d;
-    Expr full_groups = cols / kLanes;
-    Expr num_chunks = (full_groups + kGroups - 1) / kGroups;
+    d.full_groups = cols / kLanes;
+    Expr num_chunks = (d.full_groups + kGroups - 1) / kGroups;
     d.R = RDom(0, kLanes, 0, kGroups, 0, num_chunks, name);
-    Expr group = d.R.z * kGroups + d.R.y;
-    d.R.where(group < full_groups);
+    d.group = d.R.z * kGroups + d.R.y;
+    d.R.where(d.group < d.full_groups);
     // The where() clause keeps every index below full_groups * kLanes <= cols (bounds
     // inference does not see through it).
-    d.col = unsafe_promise_clamped(group * kLanes + d.R.x, 0, cols - 1);
-    d.tail = RDom(0, kLanes, name + "_tail");
-    d.tail.where(d.tail < cols - full_groups * kLanes);
-    d.tail_col = unsafe_promise_clamped(full_groups * kLanes + d.tail, 0, cols - 1);
+    d.col = unsafe_promise_clamped(d.group * kLanes + d.R.x, 0, cols - 1);
+    d.tail = row_tail(name, cols);
     return d;
 }
 
@@ -149,23 +164,20 @@ struct FlatRowSum {
 };
 
 inline FlatRowSum define_row_sum_flat(const std::string &name, const Halide::Func &term,
-                                      const RowDomain &d, const Halide::Expr &cols,
-                                      const Halide::Var &r) {
+                                      const RowDomain &d, const Halide::Var &r) {
     using namespace Halide;
     FlatRowSum s;
     const Var &l = s.l;
     s.acc = Func(name + "_acc");
     s.lane_sum = Func(name + "_lane_sum");
-    Expr full_groups = cols / kLanes;
-    Expr group = d.R.z * kGroups + d.R.y;
     s.acc(l, r) = Tuple(0.0f, 0.0f);
     Expr chunk = strict_float(select(d.R.y == 0, 0.0f, s.acc(d.R.x, r)[1]) + term(d.col, r));
-    Expr chunk_done = d.R.y == kGroups - 1 || group == full_groups - 1;
+    Expr chunk_done = d.R.y == kGroups - 1 || d.group == d.full_groups - 1;
     Expr finished = s.acc(d.R.x, r)[0];
     s.acc(d.R.x, r) = Tuple(select(chunk_done, strict_float(finished + chunk), finished), chunk);
 
     s.lane_sum(l, r) = s.acc(l, r)[0];
-    s.lane_sum(d.tail, r) = strict_float(s.lane_sum(d.tail, r) + term(d.tail_col, r));
+    s.lane_sum(d.tail.r, r) = strict_float(s.lane_sum(d.tail.r, r) + term(d.tail.col, r));
     s.total = halving_tree(name, s.lane_sum, l, r, s.tree);
     return s;
 }
