@@ -82,6 +82,12 @@ TEST(BadInput, Sizes) {
                     [](Fixture &f, const void *&, float *&) { f.yv.cols = 15; });
     expect_rejected("huge stride", NF_INVALID_ARGUMENT, "too large",
                     [](Fixture &f, const void *&, float *&) { f.xv.row_stride = int64_t(1) << 62; });
+    // rows * row_stride fits in int64 but its bytes do not (the check's other branch), and a size
+    // just inside that bound (addressable: rejected later by the 2^31 limit).
+    expect_rejected("stride * rows * 8 overflows", NF_INVALID_ARGUMENT, "too large",
+                    [](Fixture &f, const void *&, float *&) { f.xv.row_stride = int64_t(1) << 59; });
+    expect_rejected("stride * rows * 8 fits", NF_UNSUPPORTED, "below 2^31",
+                    [](Fixture &f, const void *&, float *&) { f.xv.row_stride = int64_t(1) << 57; });
     expect_rejected("stride past 2^31", NF_UNSUPPORTED, "below 2^31",
                     [](Fixture &f, const void *&, float *&) {
                         f.xv.row_stride = int64_t(1) << 33;

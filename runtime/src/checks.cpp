@@ -9,15 +9,6 @@
 
 namespace normforge {
 
-size_t dtype_size(nf_dtype d) {
-    switch (d) {
-    case NF_F32: return 4;
-    case NF_F16: return 2;
-    case NF_BF16: return 2;
-    }
-    return 0;
-}
-
 const char *dtype_name(nf_dtype d) {
     switch (d) {
     case NF_F32: return "NF_F32";
@@ -43,8 +34,11 @@ nf_status check_matrix(const char *fn, const char *name, const nf_matrix *m) {
                     "%s: %s->row_stride = %" PRId64 " is smaller than %s->cols = %" PRId64, fn, name,
                     m->row_stride, name, m->cols);
     if (m->data == nullptr) return fail(NF_INVALID_ARGUMENT, "%s: %s->data is NULL", fn, name);
-    const int64_t max_elems = std::numeric_limits<int64_t>::max() / 8;
-    if (m->row_stride > max_elems / m->rows)
+    // rows * row_stride * 8 must not overflow (a multiplication: a 64-bit division costs as much
+    // as the rest of a decode row's checks).
+    int64_t elems = 0;
+    if (__builtin_mul_overflow(m->row_stride, m->rows, &elems) ||
+        elems > std::numeric_limits<int64_t>::max() / 8)
         return fail(NF_INVALID_ARGUMENT, "%s: %s is too large to address (rows * row_stride overflows)",
                     fn, name);
     return NF_OK;
@@ -92,23 +86,6 @@ nf_status check_limits(const char *fn, const char *name, const nf_matrix *m) {
                     ", row_stride = %" PRId64 ")",
                     fn, name, m->cols, m->row_stride);
     return NF_OK;
-}
-
-Span matrix_span(const nf_matrix *m) {
-    Span s;
-    if (m == nullptr || m->rows <= 0 || m->data == nullptr) return s;
-    const size_t esize = dtype_size(m->dtype);
-    s.begin = static_cast<const char *>(m->data);
-    s.end = s.begin + ((m->rows - 1) * m->row_stride + m->cols) * static_cast<int64_t>(esize);
-    return s;
-}
-
-Span vector_span(const void *p, int64_t count, size_t elem_size) {
-    Span s;
-    if (p == nullptr || count <= 0) return s;
-    s.begin = static_cast<const char *>(p);
-    s.end = s.begin + count * static_cast<int64_t>(elem_size);
-    return s;
 }
 
 nf_status check_in_place_or_disjoint(const char *fn, const char *out_name, const nf_matrix *out,

@@ -9,8 +9,16 @@
 
 namespace normforge {
 
-// Bytes per element of a valid dtype (0 for an unknown one).
-size_t dtype_size(nf_dtype d);
+// Bytes per element of a valid dtype (0 for an unknown one). (The small helpers here are inline:
+// a decode row's call runs each several times.)
+inline size_t dtype_size(nf_dtype d) {
+    switch (d) {
+    case NF_F32: return 4;
+    case NF_F16: return 2;
+    case NF_BF16: return 2;
+    }
+    return 0;
+}
 const char *dtype_name(nf_dtype d);
 
 // A byte range [begin, end) a buffer argument spans; empty when begin == end.
@@ -32,8 +40,21 @@ nf_status check_eps(const char *fn, float eps);
 // Limits of one kernel call that the library does not split itself.
 nf_status check_limits(const char *fn, const char *name, const nf_matrix *m);
 
-Span matrix_span(const nf_matrix *m);
-Span vector_span(const void *p, int64_t count, size_t elem_size);
+inline Span matrix_span(const nf_matrix *m) {
+    Span s;
+    if (m == nullptr || m->rows <= 0 || m->data == nullptr) return s;
+    s.begin = static_cast<const char *>(m->data);
+    s.end = s.begin + ((m->rows - 1) * m->row_stride + m->cols) * static_cast<int64_t>(dtype_size(m->dtype));
+    return s;
+}
+
+inline Span vector_span(const void *p, int64_t count, size_t elem_size) {
+    Span s;
+    if (p == nullptr || count <= 0) return s;
+    s.begin = static_cast<const char *>(p);
+    s.end = s.begin + count * static_cast<int64_t>(elem_size);
+    return s;
+}
 
 // out may be exactly `in` (same data, same row_stride) or disjoint from it; anything else fails.
 nf_status check_in_place_or_disjoint(const char *fn, const char *out_name, const nf_matrix *out,

@@ -6,34 +6,6 @@
 
 namespace normforge {
 
-halide_type_t halide_type_of_dtype(nf_dtype d) {
-    switch (d) {
-    case NF_F16: return halide_type_t(halide_type_float, 16);
-    case NF_BF16: return halide_type_t(halide_type_bfloat, 16);
-    case NF_F32: break;
-    }
-    return halide_type_t(halide_type_float, 32);
-}
-
-MatrixView::MatrixView(void *data, nf_dtype dtype, int64_t rows, int64_t cols,
-                       int64_t row_stride)
-    : dims{{0, static_cast<int32_t>(cols), 1, 0},
-           {0, static_cast<int32_t>(rows), static_cast<int32_t>(row_stride), 0}},
-      buf{} {
-    buf.host = static_cast<uint8_t *>(data);
-    buf.type = halide_type_of_dtype(dtype);
-    buf.dimensions = 2;
-    buf.dim = dims;
-}
-
-VectorView::VectorView(const void *data, halide_type_t type, int64_t n)
-    : dim{0, static_cast<int32_t>(n), 1, 0}, buf{} {
-    buf.host = static_cast<uint8_t *>(const_cast<void *>(data));
-    buf.type = type;
-    buf.dimensions = 1;
-    buf.dim = &dim;
-}
-
 namespace {
 
 struct Scratch {

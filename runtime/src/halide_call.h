@@ -9,21 +9,42 @@
 
 namespace normforge {
 
-// A 2-D view: dim 0 = columns (stride 1), dim 1 = rows (stride row_stride).
+inline halide_type_t halide_type_of_dtype(nf_dtype d) {
+    switch (d) {
+    case NF_F16: return halide_type_t(halide_type_float, 16);
+    case NF_BF16: return halide_type_t(halide_type_bfloat, 16);
+    case NF_F32: break;
+    }
+    return halide_type_t(halide_type_float, 32);
+}
+
+// A 2-D view: dim 0 = columns (stride 1), dim 1 = rows (stride row_stride). (Inline, as is the
+// 1-D one: built on every call.)
 struct MatrixView {
     halide_dimension_t dims[2];
     halide_buffer_t buf;
-    MatrixView(void *data, nf_dtype dtype, int64_t rows, int64_t cols, int64_t row_stride);
+    MatrixView(void *data, nf_dtype dtype, int64_t rows, int64_t cols, int64_t row_stride)
+        : dims{{0, static_cast<int32_t>(cols), 1, 0},
+               {0, static_cast<int32_t>(rows), static_cast<int32_t>(row_stride), 0}},
+          buf{} {
+        buf.host = static_cast<uint8_t *>(data);
+        buf.type = halide_type_of_dtype(dtype);
+        buf.dimensions = 2;
+        buf.dim = dims;
+    }
 };
 
 // A 1-D dense view of n elements.
 struct VectorView {
     halide_dimension_t dim;
     halide_buffer_t buf;
-    VectorView(const void *data, halide_type_t type, int64_t n);
+    VectorView(const void *data, halide_type_t type, int64_t n) : dim{0, static_cast<int32_t>(n), 1, 0}, buf{} {
+        buf.host = static_cast<uint8_t *>(const_cast<void *>(data));
+        buf.type = type;
+        buf.dimensions = 1;
+        buf.dim = &dim;
+    }
 };
-
-halide_type_t halide_type_of_dtype(nf_dtype d);
 
 // Shape classes (each has its own kernel and db knobs):
 //   small:  rows * cols <= kSmallCallElements; runs on the calling thread (decode);
