@@ -105,11 +105,11 @@ int run_bench(const BenchOptions &opt) {
     // SimplifiedLayerNormalization and opset 23's RMSNormalization), asked for its batches
     // between the other implementations' batches.
     std::map<std::string, std::unique_ptr<OrtDriver>> ort_drivers;
-    std::string ort_status = "n/a (rms_norm and layer_norm only)", ort_version;
+    std::string ort_status = "n/a (not started)", ort_version;
     for (const std::string &op : opt.ops)
         for (const OrtPeer &peer : ort_peers(op)) {
             std::fprintf(stderr, "\rbench: starting the ONNX Runtime driver (%s)...", peer.driver_op);
-            auto drv = std::make_unique<OrtDriver>(peer.driver_op, opt.threads);
+            auto drv = std::make_unique<OrtDriver>(peer.driver_op, opt.threads, opt.corrupt == peer.column);
             ort_status = drv->status();
             ort_version = drv->version();
             ort_drivers[peer.driver_op] = std::move(drv);

@@ -30,7 +30,7 @@ std::vector<std::string> split_tabs(const std::string &line) {
 
 }  // namespace
 
-OrtDriver::OrtDriver(const std::string &driver_op, int threads) {
+OrtDriver::OrtDriver(const std::string &driver_op, int threads, bool corrupt) {
     status_ = "could not start " + std::string(NF_PYTHON);
     int to_child[2], from_child[2];
     if (pipe2(to_child, O_CLOEXEC) != 0) return;
@@ -43,7 +43,8 @@ OrtDriver::OrtDriver(const std::string &driver_op, int threads) {
     posix_spawn_file_actions_adddup2(&fa, to_child[0], 0);
     posix_spawn_file_actions_adddup2(&fa, from_child[1], 1);
     const std::string th = std::to_string(threads);
-    const char *argv[] = {NF_PYTHON, NF_ORT_SCRIPT, "--op", driver_op.c_str(), "--threads", th.c_str(), nullptr};
+    const char *argv[] = {NF_PYTHON, NF_ORT_SCRIPT, "--op",  driver_op.c_str(), "--threads",
+                          th.c_str(), corrupt ? "--corrupt" : nullptr, nullptr};
     // The child inherits the bench's CPU pinning (--threads).
     int rc = posix_spawn(&pid_, NF_PYTHON, &fa, nullptr, const_cast<char **>(argv), environ);
     posix_spawn_file_actions_destroy(&fa);

@@ -41,17 +41,21 @@ struct OrtPeer {
 inline std::vector<OrtPeer> ort_peers(const std::string &op) {
     if (op == "rms_norm") return {{"rms_norm", "onnxruntime"}, {"rms_norm23", "ort-rmsnorm23"}};
     if (op == "layer_norm") return {{"layer_norm", "onnxruntime"}};
+    // com.microsoft SkipSimplifiedLayerNormalization: y and the new residual, like the fused op.
+    if (op == "rms_norm_residual") return {{"rms_norm_residual", "onnxruntime"}};
     return {};
 }
 
 // A running ONNX Runtime driver (tools/bench/peer_onnxruntime.py in the project's Python), one
 // process per ONNX op for the whole bench: the bench asks it for batches between the other
 // implementations' batches, so all are timed interleaved. driver_op: rms_norm
-// (SimplifiedLayerNormalization), rms_norm23 (opset 23's RMSNormalization) or layer_norm
-// (LayerNormalization, with bias). It inherits the bench's CPU pinning.
+// (SimplifiedLayerNormalization), rms_norm23 (opset 23's RMSNormalization), layer_norm
+// (LayerNormalization, with bias) or rms_norm_residual (SkipSimplifiedLayerNormalization). It
+// inherits the bench's CPU pinning; its calls run through preallocated IOBindings.
 class OrtDriver {
 public:
-    OrtDriver(const std::string &driver_op, int threads);
+    // corrupt: test hook, the driver perturbs its first output before checking it.
+    OrtDriver(const std::string &driver_op, int threads, bool corrupt = false);
     ~OrtDriver();
     OrtDriver(const OrtDriver &) = delete;
     OrtDriver &operator=(const OrtDriver &) = delete;
