@@ -1,5 +1,7 @@
 // A tensor of more than 2^31 elements (bf16, in place: 4 GiB), normalized in one call: rows
-// past element 2^31 come out right, so no 32-bit offset is hiding anywhere.
+// past element 2^31 come out right, so no 32-bit offset is hiding anywhere. Rows of 4096
+// elements (8 KiB) run the pipelined kernel, one call per row; rows of 2048 the large class's
+// kernel, whose calls span many rows.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,9 +12,11 @@
 
 using namespace nftest;
 
-TEST(LargeTensor, MoreThan2To31ElementsInPlaceBf16) {
-    const int64_t cols = 4096;
-    const int64_t rows = ((int64_t(1) << 31) / cols) + 3;  // 2^31 + 3 * 4096 elements
+namespace {
+
+void normalize_over_2g_elements(int64_t cols) {
+    SCOPED_TRACE("cols=" + std::to_string(cols));
+    const int64_t rows = ((int64_t(1) << 31) / cols) + 3;  // 2^31 + 3 rows' elements
     const size_t n = size_t(rows * cols);
     auto *x = static_cast<uint16_t *>(std::malloc(n * sizeof(uint16_t)));
     if (x == nullptr) GTEST_SKIP() << "cannot allocate 4 GiB on this machine";
@@ -40,3 +44,9 @@ TEST(LargeTensor, MoreThan2To31ElementsInPlaceBf16) {
     }
     std::free(x);
 }
+
+}  // namespace
+
+TEST(LargeTensor, MoreThan2To31ElementsInPlaceBf16Pipelined) { normalize_over_2g_elements(4096); }
+
+TEST(LargeTensor, MoreThan2To31ElementsInPlaceBf16LargeKernel) { normalize_over_2g_elements(2048); }

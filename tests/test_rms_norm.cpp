@@ -95,7 +95,7 @@ TEST_P(RmsNormVariant, PaddedStridesInPlaceAndInvRms) {
     }
 }
 
-// Medium calls with outputs of 4 MiB and more run the pipelined kernel (one-row calls chained
+// Calls with outputs of 4 MiB and more run the pipelined kernel (one-row calls chained
 // over the rows, each writing a row while it sums the next): one and two 4096-element chunks with a ragged tail,
 // padded strides, in place, inv_rms; the chains' boundaries move with the thread count.
 TEST_P(RmsNormVariant, CallsLargeEnoughForThePipelinedKernel) {
@@ -213,14 +213,16 @@ TEST(RmsNorm, VersionAndCpuVariant) {
 
 namespace {
 
-// Calls with outputs of 16 MiB or more go through row tiles and streaming stores: the same
-// checks (sampled rows against the reference, all padding, in place), and bitwise the same rows
-// as a small call computes.
-TEST(RmsNorm, LargeCallsThroughTilesAndStreamingStores) {
-    for (nf_dtype d : {NF_F32, NF_F16, NF_BF16}) {
+// Calls with outputs of 16 MiB or more: rows of 8 KiB and more run the pipelined kernel, shorter
+// rows the large class's kernel (row tiles and streaming stores where the db says so: fp32 and
+// fp16). Both: the same checks (sampled rows against the reference, all padding, in place), and
+// bitwise the same rows as a small call computes.
+TEST(RmsNorm, LargeCallsPipelinedOrThroughTiles) {
+    for (nf_dtype d : {NF_F32, NF_F16, NF_BF16})
+    for (int64_t cols : {int64_t(4097), int64_t(1025)}) {
         for (bool in_place : {false, true}) {
-            SCOPED_TRACE(std::string(dtype_str(d)) + (in_place ? " in place" : ""));
-            const int64_t cols = 4097, pad = 3;
+            SCOPED_TRACE(std::string(dtype_str(d)) + " cols=" + std::to_string(cols) + (in_place ? " in place" : ""));
+            const int64_t pad = 3;
             const int64_t rows = (int64_t(17) << 20) / (cols * int64_t(elem_size(d))) + 1;
             Matrix x(d, rows, cols, pad);
             x.randomize(900 + uint32_t(d));

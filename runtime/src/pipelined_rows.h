@@ -17,23 +17,25 @@
 
 namespace normforge {
 
-// Which nf_rms_norm calls run the pipelined kernel: medium calls (shape classes: halide_call.h)
-// with an output of at least kPipelinedMinBytes, at least kPipelinedMinRows rows (a chain costs
-// one extra row) and rows of at least kPipelinedMinRowBytes (each row is a kernel call, about
-// 0.1 us: on shorter rows that would eat the gain). Smaller calls keep the two-pass kernels: their data is likely still in
-// cache, and there the two-pass loop, which re-reads each row from L1, is faster (measured on a
-// Zen 2, same run, 1 thread: pipelined 1.13-1.23x faster with cold buffers, but 0.73-0.96x with
-// 1-2 MiB cache-resident ones; at 4 MiB of x and y each the two were even with warm buffers,
-// and from 8 MiB on, which no longer fits the 16 MiB L3 with y, pipelined was 1.11-1.18x
-// faster warm too). Large calls keep their class's kernel (streamed through tiles when tuned
-// so; otherwise pipelined and two-pass were within 0.99-1.09x of each other there).
+// Which nf_rms_norm calls run the pipelined kernel: calls with an output of at least
+// kPipelinedMinBytes (medium and large shape classes: halide_call.h), at least kPipelinedMinRows
+// rows (a chain costs one extra row) and rows of at least kPipelinedMinRowBytes (each row is a
+// kernel call, about 0.1 us: on shorter rows that would eat the gain). Measured on a Zen 2, same
+// run, against the kernels these calls ran before:
+// - smaller calls keep the two-pass kernels: their data is likely still in cache, and there the
+//   two-pass loop, which re-reads each row from L1, is faster (pipelined 1.13-1.23x faster with
+//   cold buffers at 1 thread, but 0.73-0.96x with 1-2 MiB cache-resident ones; at 4 MiB of x
+//   and y each the two were even warm, and from 8 MiB on pipelined was 1.11-1.18x faster warm);
+// - large calls (16 MiB of output and more): pipelined 1.11-1.18x faster than streaming fp32 y
+//   out of tiles at 1 thread and 1.02-1.10x at 2, fp16 1.17-1.22x and 1.18-1.5x, bf16 (two-pass
+//   on the thread pool) 0.98-1.06x and 1.00-1.08x. Large calls with shorter rows keep their
+//   class's kernel.
 constexpr int64_t kPipelinedMinRows = 4;
 constexpr int64_t kPipelinedMinBytes = int64_t(4) << 20;
 constexpr int64_t kPipelinedMinRowBytes = int64_t(8) << 10;
 inline bool use_pipelined(int64_t rows, int64_t cols, int64_t elem_size) {
     return rows >= kPipelinedMinRows && cols * elem_size >= kPipelinedMinRowBytes &&
-           rows * cols * elem_size >= kPipelinedMinBytes &&
-           shape_class_of(rows, cols, size_t(elem_size)) == NF_CLASS_medium;
+           rows * cols * elem_size >= kPipelinedMinBytes;
 }
 
 // Normalizes all rows of x into y; inv (rows floats) receives each row's statistic. weight: the

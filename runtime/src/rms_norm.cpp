@@ -1,7 +1,7 @@
 // nf_rms_norm and nf_rms_norm_residual: checks, kernel choice, then the row driver
-// (row_driver.h) runs the kernel on views of the caller's memory, or, for nf_rms_norm's medium
-// calls too large to be in cache, the pipelined kernel runs chained over the rows
-// (pipelined_rows.h).
+// (row_driver.h) runs the kernel on views of the caller's memory, or, for nf_rms_norm's calls
+// too large to be in cache (4 MiB of output and more, in rows of 8 KiB and more), the pipelined
+// kernel runs chained over the rows (pipelined_rows.h).
 #include <inttypes.h>
 
 #include "checks.h"
@@ -58,8 +58,8 @@ nf_status normalize(const char *fn, KernelOp op, const nf_matrix *x, nf_matrix *
     if (inv == nullptr)
         return fail(NF_INTERNAL_ERROR, "%s: out of memory for %" PRId64 " inv_rms values", fn, x->rows);
 
-    // nf_rms_norm's medium calls too large to be in cache: the pipelined kernel, chained over the
-    // rows (pipelined_rows.h).
+    // nf_rms_norm's calls too large to be in cache: the pipelined kernel, chained over the rows
+    // (pipelined_rows.h).
     if (!fused && use_pipelined(x->rows, x->cols, static_cast<int64_t>(dtype_size(x->dtype)))) {
         if (const KernelEntry *pk = find_kernel(NF_OP_RMS_NORM_PIPELINED, x->dtype, p->weight_mode, p->rounding,
                                                 0, x->rows, x->cols))

@@ -81,7 +81,8 @@ const char *class_name(normforge::KernelClass c) {
 }
 
 // The shape class of a tuning shape: the backward kernels have the one class block, the
-// pipelined kernel the one class medium (what nf_rms_norm runs it on).
+// pipelined kernel the one class medium (its kernel, which nf_rms_norm runs on medium and large
+// calls alike).
 std::string tune_class(const std::string &op, int64_t rows, int64_t cols, size_t es) {
     if (backward_op(op)) return "block";
     if (op == "rms_norm_pipelined") return "medium";
