@@ -85,13 +85,11 @@ int run_tile_block(void *, int task, uint8_t *closure) {
 RowCall row_call(const KernelEntry *kernel, RowRunFn run, const void *op, const nf_matrix *x,
                  const nf_matrix *y) {
     // Every field named (no zero-fill of the whole struct first: it showed in a decode row's time).
-    return RowCall{kernel,   run,
-                   op,       x->dtype,
-                   x->rows,  x->cols,
-                   static_cast<const char *>(x->data), x->row_stride,
-                   nullptr,  0,
-                   static_cast<char *>(y->data), y->row_stride,
-                   nullptr,  0};
+    return RowCall{kernel, run, op, x->dtype, x->rows, x->cols,
+                   /*x=*/static_cast<const char *>(x->data), /*x_stride=*/x->row_stride,
+                   /*in2=*/nullptr, /*in2_stride=*/0,
+                   /*y=*/static_cast<char *>(y->data), /*y_stride=*/y->row_stride,
+                   /*out2=*/nullptr, /*out2_stride=*/0};
 }
 
 nf_status run_rows(const char *fn, const RowCall &c) {
