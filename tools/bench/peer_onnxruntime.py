@@ -110,6 +110,7 @@ def build_case(mods, rows, cols, dt, sets, a):
     vec = {"w": raw((0.5 + (np.arange(cols) % 7) * 0.1).astype(np.float32)),
            "b": raw(((np.arange(cols) % 5) * 0.1 - 0.2).astype(np.float32))}
     mats = ["x", "skip"] if "skip" in inputs else ["x"]
+    stored = np.uint16 if bf16 else np.float32
     try:
         bindings = []
         for _ in range(max(1, sets)):
@@ -119,14 +120,14 @@ def build_case(mods, rows, cols, dt, sets, a):
                 if n in vec:
                     keep[n] = vec[n]
                 elif n in mats:  # uniform in [-1, 1), made in pieces of rows (bounded temporaries)
-                    keep[n] = np.empty((rows, cols), dtype=np.uint16 if bf16 else np.float32)
+                    keep[n] = np.empty((rows, cols), dtype=stored)
                     for r0 in range(0, rows, 1024):
                         piece = rng.random((min(1024, rows - r0), cols), dtype=np.float32) * 2 - 1
                         keep[n][r0:r0 + piece.shape[0]] = raw(piece)
                 else:
-                    keep[n] = np.zeros((rows, cols), dtype=np.uint16 if bf16 else np.float32)
-                ov = ort.OrtValue.ortvalue_from_numpy_with_onnx_type(keep[n], elem) if bf16 else \
-                    ort.OrtValue.ortvalue_from_numpy(keep[n])
+                    keep[n] = np.zeros((rows, cols), dtype=stored)
+                # Wraps the array's memory (no copy), for either dtype.
+                ov = ort.OrtValue.ortvalue_from_numpy_with_onnx_type(keep[n], elem)
                 keep[n + "_ov"] = ov
                 (bd.bind_ortvalue_input if n in inputs else bd.bind_ortvalue_output)(n, ov)
             bindings.append((bd, keep))
