@@ -61,6 +61,15 @@ set(NF_DTYPES f32 f16 bf16)
 set(NF_HALIDE_TYPE_f32 float32)
 set(NF_HALIDE_TYPE_f16 float16)
 set(NF_HALIDE_TYPE_bf16 bfloat16)
+# bf16p: bf16 kernels that read and write two values at a time as 32-bit words
+# (generators/bf16_pairs.h; generator param pairs=true): on AVX2 and SSE4.1, Halide's bf16 casts
+# cost more than the memory traffic. x86-64 only, for the ops below, compiled for the targets
+# below only (the runtime uses them on those feature levels, for rows of even length and stride
+# on 4-byte boundaries; AVX-512 CPUs keep the bf16 kernels). Knobs: the db's bf16p entry, else
+# bf16's.
+set(NF_HALIDE_TYPE_bf16p bfloat16)
+set(NF_PAIR_OPS rms_norm rms_norm_pipelined)
+set(NF_PAIR_TARGETS x86-64-linux-avx2-fma-f16c x86-64-linux-sse41)
 
 # Knobs the runtime applies itself (not generator params): stream_rows = rows per tile that a
 # large call normalizes into a cache-resident buffer and streams to y (0 = direct stores).
@@ -70,6 +79,28 @@ set(NF_RUNTIME_KNOBS stream_rows)
 # Sets <out>_PARAMS (generator params "k=v"), <out>_<KNOB> for each runtime knob (default 0),
 # <out>_TEXT (all knobs, "k=v ...") and <out>_SOURCE ("<file>:<path>").
 function(nf_lookup_knobs out family op dtype cls)
+  if (dtype STREQUAL "bf16p")
+    nf_lookup_knobs_of(_nf_p ${family} ${op} bf16p ${cls})
+    if (NOT _nf_p_SOURCE)
+      nf_lookup_knobs_of(_nf_p ${family} ${op} bf16 ${cls})
+    endif ()
+  else ()
+    nf_lookup_knobs_of(_nf_p ${family} ${op} ${dtype} ${cls})
+  endif ()
+  if (NOT _nf_p_SOURCE)
+    message(FATAL_ERROR "No knobs for ${family}/${op}/${dtype}/${cls} in ${NF_DB_DIR}")
+  endif ()
+  foreach (v IN ITEMS PARAMS TEXT SOURCE)
+    set(${out}_${v} "${_nf_p_${v}}" PARENT_SCOPE)
+  endforeach ()
+  foreach (knob IN LISTS NF_RUNTIME_KNOBS)
+    set(${out}_${knob} "${_nf_p_${knob}}" PARENT_SCOPE)
+  endforeach ()
+endfunction()
+
+# nf_lookup_knobs for one db key; leaves <out>_SOURCE empty when no db has it.
+function(nf_lookup_knobs_of out family op dtype cls)
+  set(${out}_SOURCE "" PARENT_SCOPE)
   foreach (db IN ITEMS "${family}.json" "defaults.json")
     set(path "${NF_DB_DIR}/${db}")
     if (NOT EXISTS "${path}")
@@ -107,7 +138,6 @@ function(nf_lookup_knobs out family op dtype cls)
     set(${out}_SOURCE "${db}:${family}/${op}/${dtype}/${cls}" PARENT_SCOPE)
     return()
   endforeach ()
-  message(FATAL_ERROR "No knobs for ${family}/${op}/${dtype}/${cls} in ${NF_DB_DIR}")
 endfunction()
 
 # The distinct compiled variants of an op for a dtype, each "<weight mode>:<rounding>:<bias>".
@@ -164,6 +194,9 @@ function(nf_op_params out op dtype wmode rounding bias)
   else ()
     set(p op=${op} dtype=${t} weight_mode=${wmode} rounding=${rounding})
   endif ()
+  if (dtype STREQUAL "bf16p")
+    list(APPEND p pairs=true)
+  endif ()
   set(${out} "${p}" PARENT_SCOPE)
 endfunction()
 
@@ -183,7 +216,11 @@ function(nf_kernel_specs family out)
     set(prefix "nf_k_cuda_")
   endif ()
   foreach (op IN LISTS ops)
-    foreach (dtype IN LISTS NF_DTYPES)
+    set(dtypes ${NF_DTYPES})
+    if (family STREQUAL "x86-64" AND op IN_LIST NF_PAIR_OPS)
+      list(APPEND dtypes bf16p)
+    endif ()
+    foreach (dtype IN LISTS dtypes)
       nf_op_variants(variants ${op} ${dtype})
       if (NOT variants)
         continue()
@@ -271,10 +308,14 @@ function(nf_add_kernels family)
       nf_unpack_spec("${spec}")
       string(APPEND name "${suffix}")
       separate_arguments(params UNIX_COMMAND "${params}")
+      set(kernel_targets ${group_targets})
+      if (dtype STREQUAL "bf16p")
+        list(TRANSFORM NF_PAIR_TARGETS APPEND "-${feats}" OUTPUT_VARIABLE kernel_targets)
+      endif ()
       add_halide_library(${name} FROM NormForge::nf_generators
         GENERATOR ${generator}
         FUNCTION_NAME ${name}
-        TARGETS ${group_targets}
+        TARGETS ${kernel_targets}
         USE_RUNTIME nf_halide_runtime
         PARAMS ${params})
       list(APPEND libs ${name})

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "Halide.h"
+#include "generators/bf16_pairs.h"
 #include "generators/row_sum.h"
 #include "generators/storage.h"
 
@@ -30,7 +31,7 @@ inline std::map<std::string, Rounding> rounding_names() {
 // The Funcs, Vars and RDoms a schedule needs. Nothing in here says how anything is computed.
 struct RmsNormFuncs {
     Halide::Var c{"c"}, r{"r"};
-    Halide::Func sq{"sq"};           // sq(c, r): x^2 in fp32
+    Halide::Func sq{"sq"};           // sq(c, r): x^2 in fp32 (undefined in the pairs layout)
     RowSum ss;                       // the row's sum of squares
     Halide::Func inv_rms{"inv_rms"}; // inv_rms(r)
     Halide::Func y{"y"};             // y(c, r), the normalized output in the storage dtype
@@ -50,30 +51,50 @@ inline void define_residual_sum(Halide::Func s, const Halide::Func &x, const Hal
     s(c, r) = to_storage(dtype, to_f32(x(c, r)) + to_f32(residual(c, r)));
 }
 
-// One output value: x * inv_rms * w' rounded to the dtype, in the order the variant prescribes.
-// x and w are storage values, inv_rms fp32.
-inline Halide::Expr normalized_value(const Halide::Expr &x, const Halide::Expr &inv_rms,
-                                     const Halide::Expr &w_storage, const Halide::Type &dtype,
-                                     WeightMode mode, Rounding rounding) {
+// The fp32 value one output is rounded from: x * inv_rms * w' in the order the variant
+// prescribes. xf, wf: the storage values as fp32; round(v): v rounded to the dtype, as fp32 (the
+// HF-Llama order's intermediate roundings).
+template <typename RoundFn>
+Halide::Expr normalized_f32(const Halide::Expr &xf, const Halide::Expr &inv_rms, const Halide::Expr &wf,
+                            const Halide::Type &dtype, WeightMode mode, Rounding rounding, RoundFn round) {
     using namespace Halide;
     // strict_float: the product is evaluated left to right as written, in every schedule (LLVM
     // may otherwise reassociate it differently for different vector widths, and the kernels of
     // two shape classes would disagree in the last bit).
-    Expr xf = to_f32(x);
-    Expr wf = to_f32(w_storage);
-    if (mode == WeightMode::None) return to_storage(dtype, strict_float(xf * inv_rms));
+    if (mode == WeightMode::None) return strict_float(xf * inv_rms);
     if (rounding == Rounding::Once || dtype == Float(32)) {
         // fp32 weight multiply, one rounding (PyTorch, FlashInfer). For fp32 storage the HF-Llama
         // order is the same computation, so it shares this branch.
         Expr w = (mode == WeightMode::Scale) ? wf : 1.0f + wf;
-        return to_storage(dtype, strict_float(xf * inv_rms * w));
+        return strict_float(xf * inv_rms * w);
     }
     // HF-Llama: round x * inv_rms to the dtype, then multiply by w' in the dtype (a 16-bit op
     // is the fp32 op rounded once: fp32 holds these sums and products of 16-bit operands
     // closely enough that the double rounding is harmless).
-    Expr t = to_f32(to_storage(dtype, strict_float(xf * inv_rms)));
-    Expr w = (mode == WeightMode::Scale) ? wf : to_f32(to_storage(dtype, 1.0f + wf));
-    return to_storage(dtype, strict_float(t * w));
+    Expr t = round(strict_float(xf * inv_rms));
+    Expr w = (mode == WeightMode::Scale) ? wf : round(1.0f + wf);
+    return strict_float(t * w);
+}
+
+// One output value in the storage dtype. x and w are storage values, inv_rms fp32.
+inline Halide::Expr normalized_value(const Halide::Expr &x, const Halide::Expr &inv_rms,
+                                     const Halide::Expr &w_storage, const Halide::Type &dtype,
+                                     WeightMode mode, Rounding rounding) {
+    auto round = [&](const Halide::Expr &v) { return to_f32(to_storage(dtype, v)); };
+    return to_storage(dtype, normalized_f32(to_f32(x), inv_rms, to_f32(w_storage), dtype, mode, rounding, round));
+}
+
+// One pair of bf16 outputs (generators/bf16_pairs.h) as the buffer's fp32 element: columns 2p
+// and 2p + 1 of y from the pairs x and w (fp32 elements holding two bf16 values each).
+inline Halide::Expr normalized_pair(const Halide::Expr &x, const Halide::Expr &inv_rms, const Halide::Expr &w,
+                                    WeightMode mode, Rounding rounding) {
+    using namespace Halide;
+    Expr xb = pair_bits(x), wb = pair_bits(w);
+    auto round = [](const Expr &v) { return round_to_bf16_f32(v); };
+    const Type bf16 = BFloat(16);
+    return pack_bf16_pair(
+        normalized_f32(pair_low_f32(xb), inv_rms, pair_low_f32(wb), bf16, mode, rounding, round),
+        normalized_f32(pair_high_f32(xb), inv_rms, pair_high_f32(wb), bf16, mode, rounding, round));
 }
 
 // The statistic from a row's sum of squares (every RMSNorm kernel computes it this way).
@@ -99,6 +120,34 @@ inline RmsNormFuncs define_rms_norm(const Halide::Func &x, const Halide::Func &w
     return f;
 }
 
+// The squares of a matrix of bf16 pairs in fp32, as a row sum's term (RowTerm's pairs layout).
+inline RowTerm pair_squares(const std::string &name, const Halide::Func &xp) {
+    using namespace Halide;
+    Var c("c"), r("r");
+    Func low(name + "_low"), high(name + "_high");
+    Expr lo = pair_low_f32(pair_bits(xp(c, r))), hi = pair_high_f32(pair_bits(xp(c, r)));
+    low(c, r) = lo * lo;
+    high(c, r) = hi * hi;
+    return RowTerm(low, high);
+}
+
+// The same RMSNorm over bf16 pairs (generators/bf16_pairs.h): xp (pairs, rows) and wp (pairs)
+// are fp32 buffers whose elements each hold two bf16 values; y(p, r) is such an element too.
+// Bit for bit define_rms_norm with dtype bf16 (the row sum in the pairs layout of RowTerm).
+// f.c runs over pairs, and f.cols is the number of pairs (y's columns).
+inline RmsNormFuncs define_rms_norm_pairs(const Halide::Func &xp, const Halide::Func &wp,
+                                          const Halide::Expr &pairs, const Halide::Expr &eps,
+                                          WeightMode mode, Rounding rounding) {
+    using namespace Halide;
+    RmsNormFuncs f;
+    const Var &c = f.c, &r = f.r;
+    f.cols = pairs;
+    f.ss = define_row_sum("ss", pair_squares("sq", xp), 2 * pairs, r);
+    f.inv_rms(r) = inv_rms_of(f.ss.total, 2 * pairs, eps);
+    f.y(c, r) = normalized_pair(xp(c, r), f.inv_rms(r), wp(c), mode, rounding);
+    return f;
+}
+
 // The pipelined kernel (what nf_rms_norm runs on medium calls): the same y as define_rms_norm,
 // but a call normalizes rows of x with the statistic `inv_in` it is given (computed by the
 // previous call) and computes the statistic of other rows, x_next, meanwhile (the next call's
@@ -111,29 +160,39 @@ struct RmsNormPipelinedFuncs {
     Halide::Var c{"c"}, r{"r"};
     RowDomain d;                        // the columns of a row, for y's updates and the sum's
     Halide::Func y;                     // undefined, then update 0 over d.R, update 1 over d.tail
-    Halide::Func sq_next{"sq_next"};    // x_next^2 in fp32
+    Halide::Func sq_next{"sq_next"};    // x_next^2 in fp32 (undefined in the pairs layout)
     FlatRowSum ss_next;                 // the sum of squares of x_next's rows
     Halide::Func inv_next;              // inv_next(r): their statistic
 };
 
+// pairs: x, x_next, weight and y in the bf16 pairs layout (define_rms_norm_pairs), dtype bf16;
+// cols is then the number of elements (twice the buffers' columns).
 inline RmsNormPipelinedFuncs define_rms_norm_pipelined(const Halide::Func &x, const Halide::Func &x_next,
                                                        const Halide::Func &inv_in,
                                                        const Halide::Func &weight, const Halide::Expr &cols,
                                                        const Halide::Expr &eps, const Halide::Type &dtype,
                                                        WeightMode mode, Rounding rounding,
-                                                       Halide::Func y, Halide::Func inv_next) {
+                                                       Halide::Func y, Halide::Func inv_next, bool pairs = false) {
     using namespace Halide;
     RmsNormPipelinedFuncs f;
     f.y = y;  // the caller's Funcs (the pipeline outputs) are defined here
     f.inv_next = inv_next;
     const Var &c = f.c, &r = f.r;
-    f.d = row_domain("cols", cols);
-    const Expr &col = f.d.col, &tcol = f.d.tail.col;
-    f.y(c, r) = undef(dtype);
-    f.y(col, r) = normalized_value(x(col, r), inv_in(r), weight(col), dtype, mode, rounding);
-    f.y(tcol, r) = normalized_value(x(tcol, r), inv_in(r), weight(tcol), dtype, mode, rounding);
-    f.sq_next(c, r) = to_f32(x_next(c, r)) * to_f32(x_next(c, r));
-    f.ss_next = define_row_sum_flat("ss_next", f.sq_next, f.d, r);
+    f.d = row_domain("cols", cols, pairs);
+    const Expr &col = f.d.col, &tcol = f.d.out_tail.col;
+    auto value = [&](const Expr &at) {
+        return pairs ? normalized_pair(x(at, r), inv_in(r), weight(at), mode, rounding)
+                     : normalized_value(x(at, r), inv_in(r), weight(at), dtype, mode, rounding);
+    };
+    f.y(c, r) = undef(pairs ? Float(32) : dtype);
+    f.y(col, r) = value(col);
+    f.y(tcol, r) = value(tcol);
+    if (pairs) {
+        f.ss_next = define_row_sum_flat("ss_next", pair_squares("sq_next", x_next), f.d, r);
+    } else {
+        f.sq_next(c, r) = to_f32(x_next(c, r)) * to_f32(x_next(c, r));
+        f.ss_next = define_row_sum_flat("ss_next", f.sq_next, f.d, r);
+    }
     f.inv_next(r) = inv_rms_of(f.ss_next.total, cols, eps);
     return f;
 }

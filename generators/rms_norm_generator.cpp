@@ -7,6 +7,8 @@
 //                       computed for all rows of the call, then read back by the statistic and
 //                       y (the runtime calls it on cache-sized blocks of rows); GPU: one output
 //                       y = {normalized, s} (a Tuple: both from the same loads).
+// pairs=1 (op rms_norm, dtype bfloat16, CPU): x, weight and y are fp32 buffers of cols / 2
+// columns whose elements each hold two bf16 values (generators/bf16_pairs.h); same bits.
 #include <cstdio>
 #include <cstdlib>
 
@@ -28,6 +30,7 @@ public:
     GeneratorParam<Halide::Type> dtype{"dtype", Halide::Float(32)};
     GeneratorParam<WeightMode> weight_mode{"weight_mode", WeightMode::Scale, weight_mode_names()};
     GeneratorParam<Rounding> rounding{"rounding", Rounding::Once, rounding_names()};
+    GeneratorParam<bool> pairs{"pairs", false};
     // Knobs (schedules/knobs.h); defaults come from schedules/db via CMake.
     GeneratorParam<int> vec_mult{"vec_mult", 1};
     GeneratorParam<int> rows_per_task{"rows_per_task", 4};
@@ -51,10 +54,16 @@ public:
     Output<Halide::Buffer<float>> inv_rms{"inv_rms"};
 
     void configure() {
+        if (pairs && (op != Op::RmsNorm || dtype != Halide::BFloat(16) || get_target().has_gpu_feature())) {
+            std::fprintf(stderr, "rms_norm generator: pairs=true needs op=rms_norm, dtype=bfloat16 and a CPU target\n");
+            std::exit(1);
+        }
+        // The pair kernels' buffers: fp32 elements, two bf16 values each.
+        const Halide::Type storage = pairs ? Halide::Float(32) : Halide::Type(dtype);
         inv_rms.set_dimensions(get_target().has_gpu_feature() ? 2 : 1);
-        x = add_input<Halide::Buffer<>>("x", dtype, 2);
+        x = add_input<Halide::Buffer<>>("x", storage, 2);
         if (op == Op::RmsNormResidual) residual = add_input<Halide::Buffer<>>("residual", dtype, 2);
-        weight = add_input<Halide::Buffer<>>("weight", dtype, 1);
+        weight = add_input<Halide::Buffer<>>("weight", storage, 1);
         if (op == Op::RmsNormResidual && get_target().has_gpu_feature()) {
             // One loop computes both values from the same loads, so y may alias x and the
             // second output may alias the residual input.
@@ -65,7 +74,7 @@ public:
             y = add_output<Halide::Buffer<>>("y", dtype, 2);
             residual_out = add_output<Halide::Buffer<>>("residual_out", dtype, 2);
         } else {
-            y = add_output<Halide::Buffer<>>("y", dtype, 2);
+            y = add_output<Halide::Buffer<>>("y", storage, 2);
         }
     }
 
@@ -80,7 +89,8 @@ public:
             input = sum;
             define_residual_sum(sum, *x, *residual, dtype);
         }
-        RmsNormFuncs f = define_rms_norm(input, *weight, cols, eps, dtype, weight_mode, rounding);
+        RmsNormFuncs f = pairs ? define_rms_norm_pairs(input, *weight, cols, eps, weight_mode, rounding)
+                               : define_rms_norm(input, *weight, cols, eps, dtype, weight_mode, rounding);
         if (op == Op::RmsNormResidual) {
             f.residual_sum = sum;
             if (residual_out) {

@@ -4,6 +4,8 @@
 // runtime chains the calls over the rows of an nf_rms_norm call (runtime/src/pipelined_rows.cpp).
 // Each buffer has one row: constant bounds keep the row sum's 64 lanes in registers. y may be
 // exactly x; x_next must not overlap y.
+// pairs=true (dtype bfloat16): x, x_next, weight and y are fp32 buffers of cols / 2 columns whose
+// elements each hold two bf16 values (generators/bf16_pairs.h); same bits.
 #include <cstdio>
 #include <cstdlib>
 
@@ -19,6 +21,7 @@ public:
     GeneratorParam<Halide::Type> dtype{"dtype", Halide::Float(32)};
     GeneratorParam<WeightMode> weight_mode{"weight_mode", WeightMode::Scale, weight_mode_names()};
     GeneratorParam<Rounding> rounding{"rounding", Rounding::Once, rounding_names()};
+    GeneratorParam<bool> pairs{"pairs", false};
     // Knobs (schedules/knobs.h): vec_mult and unroll; the kernel is serial (the runtime runs
     // chains of calls on the thread pool), so parallel must be 0 and rows_per_task is unused.
     GeneratorParam<int> vec_mult{"vec_mult", 1};
@@ -35,17 +38,22 @@ public:
     Output<Halide::Buffer<float, 1>> inv_next{"inv_next"};
 
     void configure() {
-        x.set_type(dtype);
-        x_next.set_type(dtype);
-        weight.set_type(dtype);
-        y.set_type(dtype);
+        if (pairs && dtype != Halide::BFloat(16)) {
+            std::fprintf(stderr, "rms_norm_pipelined generator: pairs=true needs dtype=bfloat16\n");
+            std::exit(1);
+        }
+        const Halide::Type storage = pairs ? Halide::Float(32) : Halide::Type(dtype);
+        x.set_type(storage);
+        x_next.set_type(storage);
+        weight.set_type(storage);
+        y.set_type(storage);
     }
 
     void generate() {
         using namespace Halide;
-        Expr cols = x.dim(0).extent();
-        RmsNormPipelinedFuncs f = define_rms_norm_pipelined(x, x_next, inv_in, weight, cols, eps, dtype,
-                                                            weight_mode, rounding, y, inv_next);
+        Expr cols = x.dim(0).extent();  // the buffers' columns (pairs, or elements)
+        RmsNormPipelinedFuncs f = define_rms_norm_pipelined(x, x_next, inv_in, weight, pairs ? 2 * cols : cols, eps,
+                                                            dtype, weight_mode, rounding, y, inv_next, pairs);
 
         // One row per buffer, columns from 0; x_next has the columns of x.
         x.dim(0).set_min(0);

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "Halide.h"
@@ -37,11 +38,48 @@ inline bool &row_sum_full_chunks() {
     return on;
 }
 
+// What a row sum adds, the fp32 term of each column, in one of two layouts:
+//  * natural: term(c, r);
+//  * bf16 pairs (generators/bf16_pairs.h): low(p, r) and high(p, r), the terms of columns 2p and
+//    2p + 1 (cols is even). The sum's 64 lanes are then stored in "slots": slots 0..31 hold the
+//    even lanes 0, 2, ..., 62 and slots 32..63 the odd lanes, so that a vector of consecutive
+//    slots reads consecutive pairs. Each lane still receives its columns in the same order, and
+//    the tree reads the lanes in lane order: the sum is the natural layout's, bit for bit.
+struct RowTerm {
+    Halide::Func term;       // natural layout
+    Halide::Func low, high;  // pairs layout
+    RowTerm(Halide::Func t) : term(std::move(t)) {}
+    RowTerm(Halide::Func lo, Halide::Func hi) : low(std::move(lo)), high(std::move(hi)) {}
+    bool pairs() const { return low.defined(); }
+
+    // The term of lane slot `slot` of lane group `group` (a full group of 64 columns).
+    Halide::Expr at_slot(const Halide::Expr &group, const Halide::Expr &slot, const Halide::Expr &cols,
+                         const Halide::Expr &r) const {
+        using namespace Halide;
+        // Callers keep group below cols / 64 (a where() clause bounds inference does not see
+        // through), so say so (no clamp is generated).
+        if (!pairs()) return term(unsafe_promise_clamped(group * kLanes + slot, 0, cols - 1), r);
+        const int half = kLanes / 2;
+        Expr base = group * half;
+        Expr pl = unsafe_promise_clamped(base + slot, 0, cols / 2 - 1);
+        Expr ph = unsafe_promise_clamped(base + slot - half, 0, cols / 2 - 1);
+        return select(slot < half, low(pl, r), high(ph, r));
+    }
+    // The term of column `col` (the ragged tail's scalar loop).
+    Halide::Expr at_col(const Halide::Expr &col, const Halide::Expr &r) const {
+        if (!pairs()) return term(col, r);
+        return Halide::select(col % 2 == 0, low(col / 2, r), high(col / 2, r));
+    }
+    // Where lane l is stored.
+    Halide::Expr slot_of_lane(const Halide::Expr &l) const {
+        return pairs() ? (l % 2) * (kLanes / 2) + l / 2 : l;
+    }
+};
+
 // The Funcs and RDoms of one row sum, for the schedule. Nothing in here says how anything is
-// computed.
+// computed. Lane indices below are slots (RowTerm): the lanes themselves in the natural layout.
 struct RowSum {
     Halide::Var l{"l"}, j{"j"};
-    Halide::Func term;        // term(c, r): the fp32 value summed (inlined)
     Halide::Func chunk_sum;   // chunk_sum(l, j, r): one chunk's lane sums
     Halide::RDom k;           // lane groups within one chunk (update of chunk_sum)
     Halide::Func lane_sum;    // lane_sum(l, r): chunks added in order, then the tail
@@ -52,12 +90,17 @@ struct RowSum {
 };
 
 // The 64 lanes combined by the fixed halving tree (l + 32, l + 16, ..., l + 1): appends the
-// tree's Funcs to `tree` and returns the row's sum as an Expr of r.
-inline Halide::Expr halving_tree(const std::string &name, const Halide::Func &lane_sum,
+// tree's Funcs to `tree` and returns the row's sum as an Expr of r. lane_sum holds lane l at
+// slot term.slot_of_lane(l).
+inline Halide::Expr halving_tree(const std::string &name, const Halide::Func &lane_sum, const RowTerm &term,
                                  const Halide::Var &l, const Halide::Var &r,
                                  std::vector<Halide::Func> &tree) {
     using namespace Halide;
     Func prev = lane_sum;
+    if (term.pairs()) {
+        prev = Func(name + "_lanes");
+        prev(l, r) = lane_sum(term.slot_of_lane(l), r);
+    }
     for (int half = kLanes / 2; half >= 1; half /= 2) {
         Func t(name + "_tree" + std::to_string(half));
         t(l, r) = strict_float(prev(l, r) + prev(l + half, r));
@@ -84,12 +127,11 @@ inline RowTail row_tail(const std::string &name, const Halide::Expr &cols) {
     return t;
 }
 
-// The sum over c in [0, cols) of term(c, r) in the fixed order above. `name` prefixes the Funcs.
-inline RowSum define_row_sum(const std::string &name, const Halide::Func &term,
-                             const Halide::Expr &cols, const Halide::Var &r) {
+// The sum over c in [0, cols) of the term in the fixed order above. `name` prefixes the Funcs.
+inline RowSum define_row_sum(const std::string &name, const RowTerm &term, const Halide::Expr &cols,
+                             const Halide::Var &r) {
     using namespace Halide;
     RowSum s;
-    s.term = term;
     s.chunk_sum = Func(name + "_chunk_sum");
     s.lane_sum = Func(name + "_lane_sum");
     const Var &l = s.l, &j = s.j;
@@ -102,13 +144,10 @@ inline RowSum define_row_sum(const std::string &name, const Halide::Func &term,
         Expr group = j * kGroups + s.k;
         Expr col = clamp(group * kLanes + l, 0, cols - 1);  // a missing group reads a valid element
         s.chunk_sum(l, j, r) =
-            strict_float(s.chunk_sum(l, j, r) + select(group < full_groups, term(col, r), 0.0f));
+            strict_float(s.chunk_sum(l, j, r) + select(group < full_groups, term.term(col, r), 0.0f));
     } else {
         s.k.where(j * kGroups + s.k < full_groups);
-        // The where() clause keeps every index below full_groups * kLanes <= cols; bounds
-        // inference does not see through it, so say so (no clamp is generated).
-        Expr col = unsafe_promise_clamped((j * kGroups + s.k) * kLanes + l, 0, cols - 1);
-        s.chunk_sum(l, j, r) = strict_float(s.chunk_sum(l, j, r) + term(col, r));
+        s.chunk_sum(l, j, r) = strict_float(s.chunk_sum(l, j, r) + term.at_slot(j * kGroups + s.k, l, cols, r));
     }
 
     s.chunks = RDom(0, num_chunks, name + "_chunks");
@@ -116,9 +155,10 @@ inline RowSum define_row_sum(const std::string &name, const Halide::Func &term,
     s.tail = tail.r;
     s.lane_sum(l, r) = 0.0f;
     s.lane_sum(l, r) = strict_float(s.lane_sum(l, r) + s.chunk_sum(l, s.chunks, r));
-    s.lane_sum(s.tail, r) = strict_float(s.lane_sum(s.tail, r) + term(tail.col, r));
+    Expr slot = term.slot_of_lane(s.tail);
+    s.lane_sum(slot, r) = strict_float(s.lane_sum(slot, r) + term.at_col(tail.col, r));
 
-    s.total = halving_tree(name, s.lane_sum, l, r, s.tree);
+    s.total = halving_tree(name, s.lane_sum, term, l, r, s.tree);
     return s;
 }
 
@@ -127,58 +167,85 @@ inline RowSum define_row_sum(const std::string &name, const Halide::Func &term,
 // cols mod 64 elements is not in it). `col` is the column of (R.x, R.y, R.z). Two Funcs
 // updated over the same RowDomain have the same loops, which a schedule may fuse
 // (compute_with): the pipelined RMSNorm kernel writes one row while it sums the next.
+// In the bf16 pairs layout (RowTerm), R.x is a pair of lanes (32 per group) and `col` a pair.
 struct RowDomain {
+    bool pairs = false;
     Halide::RDom R;
     Halide::Expr full_groups;  // cols / 64
     Halide::Expr group;        // the lane group of (R.y, R.z) in the row
-    Halide::Expr col;
+    Halide::Expr col;          // the column (pair) of (R.x, R.y, R.z)
     RowTail tail;              // the last cols mod 64 elements
+    RowTail out_tail;          // the same columns as output columns (pairs): what y's tail writes
 };
 
-inline RowDomain row_domain(const std::string &name, const Halide::Expr &cols) {
+// cols: elements (even for pairs).
+inline RowDomain row_domain(const std::string &name, const Halide::Expr &cols, bool pairs = false) {
     using namespace Halide;
     RowDomain d;
+    d.pairs = pairs;
+    const int per_group = pairs ? kLanes / 2 : kLanes;  // R.x's extent
+    Expr out_cols = pairs ? cols / 2 : cols;
     d.full_groups = cols / kLanes;
     Expr num_chunks = (d.full_groups + kGroups - 1) / kGroups;
-    d.R = RDom(0, kLanes, 0, kGroups, 0, num_chunks, name);
+    d.R = RDom(0, per_group, 0, kGroups, 0, num_chunks, name);
     d.group = d.R.z * kGroups + d.R.y;
     d.R.where(d.group < d.full_groups);
-    // The where() clause keeps every index below full_groups * kLanes <= cols (bounds
+    // The where() clause keeps every index below full_groups * per_group <= out_cols (bounds
     // inference does not see through it).
-    d.col = unsafe_promise_clamped(d.group * kLanes + d.R.x, 0, cols - 1);
+    d.col = unsafe_promise_clamped(d.group * per_group + d.R.x, 0, out_cols - 1);
     d.tail = row_tail(name, cols);
+    d.out_tail = d.tail;
+    if (pairs) {
+        d.out_tail.r = RDom(0, per_group, name + "_out_tail");
+        d.out_tail.r.where(d.out_tail.r < out_cols - d.full_groups * per_group);
+        d.out_tail.col = unsafe_promise_clamped(d.full_groups * per_group + d.out_tail.r, 0, out_cols - 1);
+    }
     return d;
 }
 
 // The same sum as define_row_sum, bit for bit, written as one reduction over a RowDomain:
-// acc(l, r) = {sum of the finished chunks, sum of the current chunk}. A lane's chunk sum starts
-// from 0 at the chunk's first group and is added to the finished chunks after its last group,
-// so the additions are those of define_row_sum, in the same order. The tail and the 64 -> 1
-// tree are define_row_sum's.
+// acc(l, r) = {sum of the finished chunks, sum of the current chunk} (pairs layout: {the low
+// lane's two, the high lane's two} for the pair of lanes l). A lane's chunk sum starts from 0 at
+// the chunk's first group and is added to the finished chunks after its last group, so the
+// additions are those of define_row_sum, in the same order. The tail and the 64 -> 1 tree are
+// define_row_sum's; lane_sum holds the lanes in slots (RowTerm).
 struct FlatRowSum {
     Halide::Var l{"l"};
-    Halide::Func acc;       // acc(l, r): {finished chunks, current chunk}; update 0 over d.R
+    Halide::Func acc;       // acc(l, r): see above; update 0 over d.R
     Halide::Func lane_sum;  // lane_sum(l, r): acc's finished chunks, then the tail (update 0)
     std::vector<Halide::Func> tree;
     Halide::Expr total;     // the row's sum, as an Expr of r
 };
 
-inline FlatRowSum define_row_sum_flat(const std::string &name, const Halide::Func &term,
-                                      const RowDomain &d, const Halide::Var &r) {
+inline FlatRowSum define_row_sum_flat(const std::string &name, const RowTerm &term, const RowDomain &d,
+                                      const Halide::Var &r) {
     using namespace Halide;
     FlatRowSum s;
     const Var &l = s.l;
     s.acc = Func(name + "_acc");
     s.lane_sum = Func(name + "_lane_sum");
-    s.acc(l, r) = Tuple(0.0f, 0.0f);
-    Expr chunk = strict_float(select(d.R.y == 0, 0.0f, s.acc(d.R.x, r)[1]) + term(d.col, r));
     Expr chunk_done = d.R.y == kGroups - 1 || d.group == d.full_groups - 1;
-    Expr finished = s.acc(d.R.x, r)[0];
-    s.acc(d.R.x, r) = Tuple(select(chunk_done, strict_float(finished + chunk), finished), chunk);
-
-    s.lane_sum(l, r) = s.acc(l, r)[0];
-    s.lane_sum(d.tail.r, r) = strict_float(s.lane_sum(d.tail.r, r) + term(d.tail.col, r));
-    s.total = halving_tree(name, s.lane_sum, l, r, s.tree);
+    // One lane's accumulators {finished, current} after adding `value`: acc[i], acc[i + 1].
+    auto step = [&](int i, const Expr &value) {
+        Expr chunk = strict_float(select(d.R.y == 0, 0.0f, s.acc(d.R.x, r)[i + 1]) + value);
+        Expr finished = s.acc(d.R.x, r)[i];
+        return std::vector<Expr>{select(chunk_done, strict_float(finished + chunk), finished), chunk};
+    };
+    if (!d.pairs) {
+        s.acc(l, r) = Tuple(0.0f, 0.0f);
+        s.acc(d.R.x, r) = Tuple(step(0, term.term(d.col, r)));
+        s.lane_sum(l, r) = s.acc(l, r)[0];
+    } else {
+        s.acc(l, r) = Tuple(0.0f, 0.0f, 0.0f, 0.0f);
+        std::vector<Expr> lo = step(0, term.low(d.col, r)), hi = step(2, term.high(d.col, r));
+        s.acc(d.R.x, r) = Tuple(lo[0], lo[1], hi[0], hi[1]);
+        const int half = kLanes / 2;
+        s.lane_sum(l, r) = select(l < half, s.acc(clamp(l, 0, half - 1), r)[0],
+                                  s.acc(clamp(l - half, 0, half - 1), r)[2]);
+    }
+    Expr slot = term.slot_of_lane(d.tail.r);
+    s.lane_sum(slot, r) = strict_float(s.lane_sum(slot, r) + term.at_col(d.tail.col, r));
+    s.total = halving_tree(name, s.lane_sum, term, l, r, s.tree);
     return s;
 }
 

@@ -5,6 +5,7 @@
 
 #include "HalideRuntime.h"
 #include "errors.h"
+#include "bf16_pairs.h"
 #include "kernel_table.h"
 #include "normforge/normforge.h"
 
@@ -134,6 +135,17 @@ void install_cap() {
 
 namespace normforge {
 void install_cpu_variant_cap() { pthread_once(&g_cap_once, &install_cap); }
+
+bool bf16_pairs_level() {
+#if defined(__aarch64__)
+    return false;
+#else
+    install_cpu_variant_cap();
+    int level = __atomic_load_n(&g_max_level, __ATOMIC_RELAXED);
+    if (host_level() < level) level = host_level();
+    return level <= 1;  // sse41, avx2 (cmake/NormForgeKernels.cmake: NF_PAIR_TARGETS)
+#endif
+}
 }  // namespace normforge
 
 extern "C" nf_status nf_limit_cpu_variant(const char *max_variant) {

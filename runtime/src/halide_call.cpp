@@ -71,24 +71,37 @@ KernelClass shape_class_of(int64_t rows, int64_t cols, size_t elem_size) {
     return NF_CLASS_medium;
 }
 
-const KernelEntry *find_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode w, nf_rounding r, int bias,
-                               int64_t rows, int64_t cols) {
+namespace {
+
+const KernelEntry *find_kernel_of(KernelOp op, KernelDtype kd, size_t elem_size, nf_weight_mode w, nf_rounding r,
+                                  int bias, int64_t rows, int64_t cols) {
     // The HF-Llama order is the same computation as round-once for f32 and without a weight
     // (and for the other ops): those share one compiled kernel.
-    if (dtype == NF_F32 || w == NF_WEIGHT_NONE ||
+    if (kd == NF_f32 || w == NF_WEIGHT_NONE ||
         (op != NF_OP_RMS_NORM && op != NF_OP_RMS_NORM_RESIDUAL && op != NF_OP_RMS_NORM_PIPELINED))
         r = NF_ROUND_ONCE;
     const bool block = op == NF_OP_RMS_NORM_BACKWARD || op == NF_OP_RMS_NORM_DWEIGHT;
-    KernelClass cls = block ? NF_CLASS_block : shape_class_of(rows, cols, dtype == NF_F32 ? 4 : 2);
+    KernelClass cls = block ? NF_CLASS_block : shape_class_of(rows, cols, elem_size);
     if (op == NF_OP_RMS_NORM_PIPELINED) cls = NF_CLASS_medium;  // its one class
     else if (cls == NF_CLASS_medium && single_threaded()) cls = NF_CLASS_small;
     for (size_t i = 0; i < kNumKernels; i++) {
         const KernelEntry &k = kKernels[i];
-        if (k.op == op && k.dtype == static_cast<int>(dtype) && k.weight == static_cast<int>(w) &&
+        if (k.op == op && k.dtype == kd && k.weight == static_cast<int>(w) &&
             k.rounding == static_cast<int>(r) && k.bias == bias && k.shape_class == cls)
             return &k;
     }
     return nullptr;
+}
+
+}  // namespace
+
+const KernelEntry *find_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode w, nf_rounding r, int bias,
+                               int64_t rows, int64_t cols) {
+    return find_kernel_of(op, static_cast<KernelDtype>(dtype), dtype == NF_F32 ? 4 : 2, w, r, bias, rows, cols);
+}
+
+const KernelEntry *find_pairs_kernel(KernelOp op, nf_weight_mode w, nf_rounding r, int64_t rows, int64_t cols) {
+    return find_kernel_of(op, NF_bf16p, 2, w, r, 0, rows, cols);
 }
 
 }  // namespace normforge

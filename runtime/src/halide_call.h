@@ -73,5 +73,7 @@ bool single_threaded();
 // backward kernels have the one class "block" whatever the shape.
 const KernelEntry *find_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode w, nf_rounding r, int bias,
                                int64_t rows, int64_t cols);
+// The bf16 pair kernel (bf16_pairs.h) for a bf16 call of this shape, or nullptr (none compiled).
+const KernelEntry *find_pairs_kernel(KernelOp op, nf_weight_mode w, nf_rounding r, int64_t rows, int64_t cols);
 
 }  // namespace normforge

@@ -31,7 +31,8 @@ enum KernelClass {
     NF_CLASS_gpu_staged = 5,
     NF_CLASS_gpu_unaligned = 6
 };
-enum KernelDtype { NF_f32 = 0, NF_f16 = 1, NF_bf16 = 2 };
+// NF_bf16p: bf16 data in kernels that read it as 32-bit pairs (bf16_pairs.h).
+enum KernelDtype { NF_f32 = 0, NF_f16 = 1, NF_bf16 = 2, NF_bf16p = 3 };
 enum KernelWeight { NF_W_none = 0, NF_W_scale = 1, NF_W_one_plus = 2 };
 enum KernelRounding { NF_R_once = 0, NF_R_llama = 1 };
 

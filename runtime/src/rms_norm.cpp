@@ -4,6 +4,7 @@
 // kernel runs chained over the rows (pipelined_rows.h).
 #include <inttypes.h>
 
+#include "bf16_pairs.h"
 #include "checks.h"
 #include "errors.h"
 #include "halide_call.h"
@@ -44,19 +45,35 @@ nf_status normalize(const char *fn, KernelOp op, const nf_matrix *x, nf_matrix *
     if (x->rows == 0) return NF_OK;
     install_halide_handlers();
 
-    const KernelEntry *k = find_kernel(op, x->dtype, p->weight_mode, p->rounding, 0, x->rows, x->cols);
-    if (k == nullptr)
-        return fail(NF_UNSUPPORTED, "%s: no kernel compiled for this dtype and variant", fn);
-
-    // A weight-less kernel never reads its weight input; it still needs a valid buffer.
-    static const float kUnusedWeight[1] = {0.0f};
-    const bool has_weight = p->weight_mode != NF_WEIGHT_NONE;
-    VectorView w(has_weight ? weight : kUnusedWeight, halide_type_of_dtype(x->dtype),
-                 has_weight ? x->cols : 1);
     RowScratch scratch;
     float *inv = inv_rms ? inv_rms : scratch.get(x->rows);
     if (inv == nullptr)
         return fail(NF_INTERNAL_ERROR, "%s: out of memory for %" PRId64 " inv_rms values", fn, x->rows);
+    // A weight-less kernel never reads its weight input; it still needs a valid buffer.
+    static const float kUnusedWeight[1] = {0.0f};
+    const bool has_weight = p->weight_mode != NF_WEIGHT_NONE;
+    const void *wdata = has_weight ? weight : kUnusedWeight;
+
+    // bf16 rows that the pair kernels can take (bf16_pairs.h), on the levels they are for.
+    if (!fused && x->dtype == NF_BF16 && bf16_pairs_level() && pairs_layout(*x) && pairs_layout(*y) &&
+        aligned4(wdata)) {
+        const nf_matrix xp = as_pairs(*x), yp = as_pairs(*y);
+        VectorView wp(wdata, halide_type_t(halide_type_float, 32), has_weight ? x->cols / 2 : 1);
+        if (use_pipelined(x->rows, x->cols, 2)) {
+            if (const KernelEntry *pk = find_pairs_kernel(NF_OP_RMS_NORM_PIPELINED, p->weight_mode, p->rounding,
+                                                          x->rows, x->cols))
+                return run_pipelined_rows(fn, pk, &xp, &wp.buf, p->eps, &yp, inv);
+        }
+        if (const KernelEntry *k = find_pairs_kernel(NF_OP_RMS_NORM, p->weight_mode, p->rounding, x->rows, x->cols)) {
+            RmsArgs args{p->eps, &wp.buf, inv};
+            return run_rows(fn, row_call(k, &run_rms_norm, &args, &xp, &yp));
+        }
+    }
+
+    const KernelEntry *k = find_kernel(op, x->dtype, p->weight_mode, p->rounding, 0, x->rows, x->cols);
+    if (k == nullptr)
+        return fail(NF_UNSUPPORTED, "%s: no kernel compiled for this dtype and variant", fn);
+    VectorView w(wdata, halide_type_of_dtype(x->dtype), has_weight ? x->cols : 1);
 
     // nf_rms_norm's calls too large to be in cache: the pipelined kernel, chained over the rows
     // (pipelined_rows.h).

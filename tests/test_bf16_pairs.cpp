@@ -1,0 +1,133 @@
+// bf16 nf_rms_norm calls that run the pair kernels (runtime/src/bf16_pairs.h: even row length
+// and stride, 4-byte aligned rows; AVX2 and SSE4.1 levels) give bit for bit what the bf16
+// kernels give for the same rows (those run when a row is not 4-byte aligned or the stride is
+// odd), NaN payloads aside. Every weight mode and rounding order; small, medium and pipelined calls; rows with
+// ragged tails; NaN, Inf, subnormal and overflowing values. The other suites check the pair
+// kernels against the float64 reference (their bf16 cases with even columns run them).
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "reference.h"
+#include "runtime/src/bf16_pairs.h"
+#include "runtime/src/halide_call.h"
+
+using namespace nftest;
+
+namespace {
+
+// rows x cols bf16 values at `offset` elements into a buffer, rows `stride` apart.
+struct Bf16Rows {
+    int64_t rows, cols, stride, offset;
+    std::vector<uint16_t> buf;
+    Bf16Rows(int64_t r, int64_t c, int64_t s, int64_t off)
+        : rows(r), cols(c), stride(s), offset(off), buf(size_t(off + r * s + 1), 0xA5A5) {}
+    uint16_t &at(int64_t r, int64_t c) { return buf[size_t(offset + r * stride + c)]; }
+    nf_matrix view() { return nf_matrix{&buf[size_t(offset)], NF_BF16, rows, cols, stride}; }
+};
+
+// Deterministic bf16 bits: mostly N(0, 1.5)-like magnitudes, and with `special` a sprinkling of
+// NaN (quiet, and with a low payload), +-Inf, subnormals, the largest finite value, and one row
+// whose squares overflow fp32.
+uint16_t value_bits(uint32_t &st, bool special) {
+    st = st * 1664525u + 1013904223u;
+    const uint16_t sign = (st >> 9) & 1 ? 0x8000 : 0;
+    if (special && (st >> 20) % 61 == 0) {
+        static const uint16_t kSpecial[] = {0x7FC0, 0x7F81, 0x7F80, 0xFF80, 0x0001, 0x8003, 0x007F, 0x7F7F};
+        return kSpecial[(st >> 8) % 8];
+    }
+    return uint16_t(0x3E00 + (st >> 16) % 0x300) | sign;
+}
+
+// Equal bits, or both NaN: which of two NaN operands an add passes on depends on the operand
+// order the compiler picks for that (commutative) instruction, so NaN payloads may differ
+// between any two kernels; NaN stays NaN.
+bool same(uint16_t a, uint16_t b) {
+    auto nan = [](uint16_t v) { return (v & 0x7F80) == 0x7F80 && (v & 0x7F) != 0; };
+    return a == b || (nan(a) && nan(b));
+}
+bool same(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0 || (a != a && b != b); }
+
+void check_same_bits(nf_weight_mode m, nf_rounding rnd, int64_t rows, int64_t cols, bool special, uint32_t seed) {
+    SCOPED_TRACE(std::string(mode_str(m)) + (rnd ? " llama" : " once") + " " + std::to_string(rows) + "x" +
+                 std::to_string(cols) + (special ? " special values" : ""));
+    // The pair kernels' layout (even stride 2 elements of padding) and two that are not: rows
+    // at an odd element offset (2-byte aligned), and an odd stride.
+    const int64_t pad = 2;
+    Bf16Rows x(rows, cols, cols + pad, 0), x_odd_offset(rows, cols, cols + pad, 1), x_odd_stride(rows, cols, cols + 1, 0);
+    uint32_t st = seed;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) {
+            uint16_t v = value_bits(st, special);
+            if (special && r == rows / 2) v = 0x7E00 | (v & 0x8000);  // squares overflow fp32
+            x.at(r, c) = x_odd_offset.at(r, c) = x_odd_stride.at(r, c) = v;
+        }
+    // The weight: 4-byte aligned for the pair kernels; the odd-offset call passes it 2-byte aligned.
+    std::vector<uint16_t> w(static_cast<size_t>(cols)), w_odd(static_cast<size_t>(cols + 1));
+    for (int64_t c = 0; c < cols; c++) {
+        st = st * 1664525u + 1013904223u;
+        w[size_t(c)] = w_odd[size_t(c + 1)] = uint16_t(0x3F00 + (st >> 16) % 0x100) | ((st >> 10) & 1 ? 0x8000 : 0);
+    }
+    nf_norm_params p{1e-6f, m, rnd};
+
+    auto run = [&](Bf16Rows &in, const void *weight, std::vector<float> &inv) {
+        Bf16Rows y(rows, cols, in.stride, in.offset);
+        nf_matrix xv = in.view(), yv = y.view();
+        EXPECT_EQ(nf_rms_norm(&xv, m == NF_WEIGHT_NONE ? nullptr : weight, &p, &yv, inv.data()), NF_OK)
+            << nf_last_error();
+        return y;
+    };
+    std::vector<float> inv_pairs(static_cast<size_t>(rows)), inv_a(static_cast<size_t>(rows)), inv_b(static_cast<size_t>(rows));
+    Bf16Rows y_pairs = run(x, w.data(), inv_pairs);
+    Bf16Rows y_a = run(x_odd_offset, w_odd.data() + 1, inv_a);
+    Bf16Rows y_b = run(x_odd_stride, w.data(), inv_b);
+    int bad = 0;
+    for (int64_t r = 0; r < rows && bad < 5; r++) {
+        for (int64_t c = 0; c < cols && bad < 5; c++) {
+            if (!same(y_pairs.at(r, c), y_a.at(r, c)) || !same(y_pairs.at(r, c), y_b.at(r, c))) {
+                ADD_FAILURE() << "y(" << r << ", " << c << "): pairs 0x" << std::hex << y_pairs.at(r, c)
+                              << ", bf16 kernels 0x" << y_a.at(r, c) << " / 0x" << y_b.at(r, c) << std::dec;
+                bad++;
+            }
+        }
+        // The padding after each row is untouched.
+        for (int64_t c = cols; c < cols + pad; c++) EXPECT_EQ(y_pairs.at(r, c), 0xA5A5) << "row " << r;
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        EXPECT_TRUE(same(inv_pairs[size_t(r)], inv_a[size_t(r)])) << "inv_rms row " << r;
+        EXPECT_TRUE(same(inv_pairs[size_t(r)], inv_b[size_t(r)])) << "inv_rms row " << r;
+    }
+}
+
+struct Shape {
+    int64_t rows, cols;
+};
+
+TEST(Bf16Pairs, SameBitsAsTheBf16Kernels) {
+    // Where the pair kernels are used, they exist for every variant and class.
+    if (normforge::bf16_pairs_level()) {
+        for (nf_weight_mode m : {NF_WEIGHT_NONE, NF_WEIGHT_SCALE, NF_WEIGHT_ONE_PLUS})
+            for (nf_rounding rnd : {NF_ROUND_ONCE, NF_ROUND_LLAMA}) {
+                EXPECT_NE(normforge::find_pairs_kernel(normforge::NF_OP_RMS_NORM, m, rnd, 1, 4096), nullptr);
+                EXPECT_NE(normforge::find_pairs_kernel(normforge::NF_OP_RMS_NORM, m, rnd, 300, 4160), nullptr);
+                EXPECT_NE(normforge::find_pairs_kernel(normforge::NF_OP_RMS_NORM, m, rnd, 4097, 4096), nullptr);
+                EXPECT_NE(normforge::find_pairs_kernel(normforge::NF_OP_RMS_NORM_PIPELINED, m, rnd, 600, 4096),
+                          nullptr);
+            }
+    } else {
+        std::printf("note: this CPU's feature level does not use the pair kernels; the suite's .avx2 and "
+                    ".sse41 runs do (x86-64)\n");
+    }
+    // small (one row, a decode step; short rows with tails), medium, and the pipelined kernel
+    // (>= 4 MiB of output in rows of >= 8 KiB).
+    const Shape shapes[] = {{1, 4096}, {1, 2}, {5, 62}, {33, 130}, {3, 4098}, {300, 4160}, {520, 4100}};
+    uint32_t seed = 1;
+    for (nf_weight_mode m : {NF_WEIGHT_NONE, NF_WEIGHT_SCALE, NF_WEIGHT_ONE_PLUS})
+        for (nf_rounding rnd : {NF_ROUND_ONCE, NF_ROUND_LLAMA})
+            for (const Shape &s : shapes)
+                for (bool special : {false, true}) check_same_bits(m, rnd, s.rows, s.cols, special, seed++);
+}
+
+}  // namespace
