@@ -99,6 +99,33 @@ subprocess.run([gen, "-g", "rms_norm_pipelined", "-f", "t", "-o", tmp, "-e", "h"
 print("pipelined db entry OK")
 PY
 
+# The bf16 pair kernels (dtype bf16p; x86-64): the runner passes bf16 rows as fp32 pairs, checks
+# them as bf16, rejects a wrong candidate, and the db key is bf16p. Odd column counts are refused.
+"$normforge" tune --op rms_norm --dtype bf16p --shapes 3x300,200x258 --trials 2 --reps 3 --budget 60s \
+    --strategy exhaustive --no-baselines --corrupt-candidate 1 --log "$tmp/pairs.jsonl" --out "$tmp/pairs.json" \
+    | tee "$tmp/run-pairs.txt"
+grep -q "rejected" "$tmp/run-pairs.txt"
+grep -q '"status": "wrong' "$tmp/pairs.jsonl"
+grep -q '"status": "ok' "$tmp/pairs.jsonl"
+"$python" - "$tmp" "$generator" <<'PY'
+import json, subprocess, sys
+tmp, gen = sys.argv[1], sys.argv[2]
+db = json.load(open(f"{tmp}/pairs.json"))["x86-64"]["rms_norm"]
+assert set(db) == {"bf16p"}, db
+target = json.loads(open(f"{tmp}/pairs.jsonl").readline())["target"]
+for cls, e in db["bf16p"].items():
+    knobs = [f"{k}={v}" for k, v in e.items() if not k.startswith("_") and k != "stream_rows"]
+    subprocess.run([gen, "-g", "rms_norm", "-f", "t", "-o", tmp, "-e", "h", f"target={target}-large_buffers",
+                    "op=rms_norm", "dtype=bfloat16", "weight_mode=scale", "rounding=once", "pairs=true"] + knobs,
+                   check=True)
+print("bf16p db entries OK")
+PY
+if "$normforge" tune --op rms_norm --dtype bf16p --shapes 3x301 --budget 10s --no-baselines \
+    --log "$tmp/odd.jsonl" --out "$tmp/odd.json" 2> "$tmp/odd.txt"; then
+  echo "an odd column count was accepted for bf16p"; exit 1
+fi
+grep -q "even number of columns" "$tmp/odd.txt"
+
 # A cross target through --runner (qemu here): it runs, and its timings are labelled as such.
 "$normforge" tune --target arm-64-linux --runner 'qemu-aarch64 -L /usr/aarch64-linux-gnu' --shapes 4x256 \
     --trials 1 --reps 3 --budget 60s --no-baselines --log "$tmp/arm.jsonl" --out "$tmp/arm-64.json" | tee "$tmp/run4.txt"

@@ -123,8 +123,17 @@ struct Views {
     void *argv[16];
 };
 
+// --pairs: the kernel is a bf16 pair kernel (generators/bf16_pairs.h); the case's data stays bf16
+// and each bf16 buffer is passed as fp32 pairs (half the columns and stride).
+bool g_pairs = false;
+
 halide_buffer_t make_buf(void *data, halide_type_t t, int dims, int64_t rows, int64_t cols, int64_t stride,
                          halide_dimension_t *d) {
+    if (g_pairs && t.code == halide_type_bfloat) {
+        t = halide_type_t(halide_type_float, 32);
+        if (dims == 2) cols /= 2, stride /= 2;
+        else rows /= 2;  // a vector's extent
+    }
     halide_buffer_t b{};
     b.host = static_cast<uint8_t *>(data);
     b.type = t;
@@ -423,6 +432,7 @@ int main(int argc, char **argv) {
         else if (a == "--warm") warm = true;
         else if (a == "--corrupt") corrupt = true;
         else if (a == "--whole") g_whole = true;
+        else if (a == "--pairs") g_pairs = true;
         else if (a == "--case") cases.push_back(next());
         else {
             std::fprintf(stderr, "runner: unknown argument %s\n", a.c_str());
@@ -461,6 +471,7 @@ int main(int argc, char **argv) {
             else arg.role = "stat";
             c.args.push_back(arg);
         }
+        if (g_pairs) c.dtype = halide_type_t(halide_type_bfloat, 16);  // the kernel's fp32 = bf16 pairs
         const size_t es = type_bytes(c.dtype), bytes = size_t(rows * cols) * es;
         // The inputs and y or dx (a second output is in place; dw is per block).
         const size_t per_set = bytes * (is_backward(op) ? (op == "rms_norm_backward" ? 3 : 2) : in2d + 1);

@@ -118,6 +118,7 @@ struct Candidate {
 struct Tuner {
     TuneOptions opt;
     std::string family, target, halide_target, dtype_halide, generator, op_params;
+    bool pairs = false;  // dtype bf16p
     int natural = 4;
     std::string work, runner_objs, cxx;
     std::vector<Shape> shapes;
@@ -164,9 +165,17 @@ bool Tuner::setup(std::string *err) {
         return *err = "target " + t + " does not run on this machine: give --runner (e.g. 'qemu-aarch64 -L /usr/aarch64-linux-gnu')", false;
     cxx = family == "arm-64" && cross ? "aarch64-linux-gnu-g++" : "c++";
 
-    std::map<std::string, std::string> types = {{"f32", "float32"}, {"f16", "float16"}, {"bf16", "bfloat16"}};
-    if (!types.count(opt.dtype)) return *err = "dtype '" + opt.dtype + "' is not one of f32, f16, bf16", false;
+    // bf16p: the bf16 pair kernels (generators/bf16_pairs.h; x86-64, rms_norm and its pipelined
+    // kernel): the runner keeps bf16 data and passes it as fp32 pairs (--pairs).
+    std::map<std::string, std::string> types = {
+        {"f32", "float32"}, {"f16", "float16"}, {"bf16", "bfloat16"}, {"bf16p", "bfloat16"}};
+    if (!types.count(opt.dtype)) return *err = "dtype '" + opt.dtype + "' is not one of f32, f16, bf16, bf16p", false;
     dtype_halide = types[opt.dtype];
+    pairs = opt.dtype == "bf16p";
+    if (pairs && (family != "x86-64" || (opt.op != "rms_norm" && opt.op != "rms_norm_pipelined")))
+        return *err = "dtype bf16p (the bf16 pair kernels) is for x86-64 targets and the ops rms_norm and "
+                      "rms_norm_pipelined",
+               false;
     if (opt.op == "rms_norm" || opt.op == "rms_norm_residual") {
         generator = "rms_norm";
         op_params = "op=" + opt.op + " dtype=" + dtype_halide + " weight_mode=scale rounding=once";
@@ -185,11 +194,14 @@ bool Tuner::setup(std::string *err) {
     } else {
         return *err = "op '" + opt.op + "' is not tunable (" + tunable_ops() + ")", false;
     }
+    if (pairs) op_params += " pairs=true";
     for (const std::string &s : opt.shapes) {
         long long r = 0, c = 0;
         char x = 0;
         if (std::sscanf(s.c_str(), "%lld%c%lld", &r, &x, &c) != 3 || x != 'x' || r <= 0 || c <= 0)
             return *err = "bad shape '" + s + "' (want ROWSxCOLS)", false;
+        if (pairs && c % 2 != 0)
+            return *err = "shape '" + s + "': the bf16 pair kernels need an even number of columns", false;
         const size_t es = opt.dtype == "f32" ? 4 : 2;
         // Matrices moved per call: x and y; the fused op x, residual (read and written) and y;
         // dx: dy, x read and dx written; dw: dy and x read. The backward kernels have one class.
@@ -270,7 +282,7 @@ void Tuner::measure(const Candidate &c, int reps, int corrupt, const std::string
         std::string cmd = (opt.runner.empty() ? "" : opt.runner + " ") + quote(exe) + " --op " + opt.op +
                           " --threads " + std::to_string(opt.threads) + " --reps " + std::to_string(reps) +
                           (opt.warm ? " --warm" : "") + (corrupt ? " --corrupt" : "") +
-                          (c.kind == "autoscheduler" ? " --whole" : "");
+                          (c.kind == "autoscheduler" ? " --whole" : "") + (pairs ? " --pairs" : "");
         for (size_t i : todo) {
             const bool large = shapes[i].cls == "large" && c.kind != "autoscheduler";
             cmd += " --case " + shapes[i].text + ":" + std::to_string(large ? c.knobs.stream_rows : 0);
