@@ -68,7 +68,7 @@ set(NF_HALIDE_TYPE_bf16 bfloat16)
 # on 4-byte boundaries; AVX-512 CPUs keep the bf16 kernels). Knobs: the db's bf16p entry, else
 # bf16's.
 set(NF_HALIDE_TYPE_bf16p bfloat16)
-set(NF_PAIR_OPS rms_norm rms_norm_pipelined)
+set(NF_PAIR_OPS rms_norm rms_norm_pipelined rms_norm_residual)
 set(NF_PAIR_TARGETS x86-64-linux-avx2-fma-f16c x86-64-linux-sse41)
 
 # Knobs the runtime applies itself (not generator params): stream_rows = rows per tile that a

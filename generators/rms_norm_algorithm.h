@@ -51,6 +51,15 @@ inline void define_residual_sum(Halide::Func s, const Halide::Func &x, const Hal
     s(c, r) = to_storage(dtype, to_f32(x(c, r)) + to_f32(residual(c, r)));
 }
 
+// The same in the bf16 pairs layout (define_rms_norm_pairs): s, x and residual are fp32 buffers
+// whose elements each hold two bf16 values; the same sums, rounded the same way.
+inline void define_residual_sum_pairs(Halide::Func s, const Halide::Func &x, const Halide::Func &residual) {
+    using namespace Halide;
+    Var c("c"), r("r");
+    Expr xb = pair_bits(x(c, r)), rb = pair_bits(residual(c, r));
+    s(c, r) = pack_bf16_pair(pair_low_f32(xb) + pair_low_f32(rb), pair_high_f32(xb) + pair_high_f32(rb));
+}
+
 // The fp32 value one output is rounded from: x * inv_rms * w' in the order the variant
 // prescribes. xf, wf: the storage values as fp32; round(v): v rounded to the dtype, as fp32 (the
 // HF-Llama order's intermediate roundings).

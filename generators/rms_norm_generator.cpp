@@ -7,8 +7,9 @@
 //                       computed for all rows of the call, then read back by the statistic and
 //                       y (the runtime calls it on cache-sized blocks of rows); GPU: one output
 //                       y = {normalized, s} (a Tuple: both from the same loads).
-// pairs=1 (op rms_norm, dtype bfloat16, CPU): x, weight and y are fp32 buffers of cols / 2
-// columns whose elements each hold two bf16 values (generators/bf16_pairs.h); same bits.
+// pairs=1 (dtype bfloat16, CPU): x, weight, y (and the fused op's residual and residual_out)
+// are fp32 buffers of cols / 2 columns whose elements each hold two bf16 values
+// (generators/bf16_pairs.h); same bits.
 #include <cstdio>
 #include <cstdlib>
 
@@ -54,15 +55,15 @@ public:
     Output<Halide::Buffer<float>> inv_rms{"inv_rms"};
 
     void configure() {
-        if (pairs && (op != Op::RmsNorm || dtype != Halide::BFloat(16) || get_target().has_gpu_feature())) {
-            std::fprintf(stderr, "rms_norm generator: pairs=true needs op=rms_norm, dtype=bfloat16 and a CPU target\n");
+        if (pairs && (dtype != Halide::BFloat(16) || get_target().has_gpu_feature())) {
+            std::fprintf(stderr, "rms_norm generator: pairs=true needs dtype=bfloat16 and a CPU target\n");
             std::exit(1);
         }
         // The pair kernels' buffers: fp32 elements, two bf16 values each.
         const Halide::Type storage = pairs ? Halide::Float(32) : Halide::Type(dtype);
         inv_rms.set_dimensions(get_target().has_gpu_feature() ? 2 : 1);
         x = add_input<Halide::Buffer<>>("x", storage, 2);
-        if (op == Op::RmsNormResidual) residual = add_input<Halide::Buffer<>>("residual", dtype, 2);
+        if (op == Op::RmsNormResidual) residual = add_input<Halide::Buffer<>>("residual", storage, 2);
         weight = add_input<Halide::Buffer<>>("weight", storage, 1);
         if (op == Op::RmsNormResidual && get_target().has_gpu_feature()) {
             // One loop computes both values from the same loads, so y may alias x and the
@@ -71,8 +72,8 @@ public:
         } else if (op == Op::RmsNormResidual) {
             // s is stored (over the residual) before anything reads it back, and y only reads
             // s, so y may alias x.
-            y = add_output<Halide::Buffer<>>("y", dtype, 2);
-            residual_out = add_output<Halide::Buffer<>>("residual_out", dtype, 2);
+            y = add_output<Halide::Buffer<>>("y", storage, 2);
+            residual_out = add_output<Halide::Buffer<>>("residual_out", storage, 2);
         } else {
             y = add_output<Halide::Buffer<>>("y", storage, 2);
         }
@@ -87,7 +88,11 @@ public:
         Func sum = residual_out ? Func(*residual_out) : Func("residual_sum");
         if (op == Op::RmsNormResidual) {
             input = sum;
-            define_residual_sum(sum, *x, *residual, dtype);
+            if (pairs) {
+                define_residual_sum_pairs(sum, *x, *residual);
+            } else {
+                define_residual_sum(sum, *x, *residual, dtype);
+            }
         }
         RmsNormFuncs f = pairs ? define_rms_norm_pairs(input, *weight, cols, eps, weight_mode, rounding)
                                : define_rms_norm(input, *weight, cols, eps, dtype, weight_mode, rounding);

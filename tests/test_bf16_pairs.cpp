@@ -1,4 +1,4 @@
-// bf16 nf_rms_norm calls that run the pair kernels (runtime/src/bf16_pairs.h: even row length
+// bf16 nf_rms_norm and nf_rms_norm_residual calls that run the pair kernels (runtime/src/bf16_pairs.h: even row length
 // and stride, 4-byte aligned rows; AVX2 and SSE4.1 levels) give bit for bit what the bf16
 // kernels give for the same rows (those run when a row is not 4-byte aligned or the stride is
 // odd), NaN payloads aside. Every weight mode and rounding order; small, medium and pipelined calls; rows with
@@ -50,19 +50,24 @@ bool same(uint16_t a, uint16_t b) {
 }
 bool same(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0 || (a != a && b != b); }
 
-void check_same_bits(nf_weight_mode m, nf_rounding rnd, int64_t rows, int64_t cols, bool special, uint32_t seed) {
-    SCOPED_TRACE(std::string(mode_str(m)) + (rnd ? " llama" : " once") + " " + std::to_string(rows) + "x" +
-                 std::to_string(cols) + (special ? " special values" : ""));
+// fused: nf_rms_norm_residual (the residual, updated in place, is compared too).
+void check_same_bits(bool fused, nf_weight_mode m, nf_rounding rnd, int64_t rows, int64_t cols, bool special,
+                     uint32_t seed) {
+    SCOPED_TRACE(std::string(fused ? "fused " : "") + mode_str(m) + (rnd ? " llama" : " once") + " " +
+                 std::to_string(rows) + "x" + std::to_string(cols) + (special ? " special values" : ""));
     // The pair kernels' layout (even stride 2 elements of padding) and two that are not: rows
     // at an odd element offset (2-byte aligned), and an odd stride.
     const int64_t pad = 2;
     Bf16Rows x(rows, cols, cols + pad, 0), x_odd_offset(rows, cols, cols + pad, 1), x_odd_stride(rows, cols, cols + 1, 0);
+    Bf16Rows res(rows, cols, cols + pad, 0), res_odd_offset(rows, cols, cols + pad, 1),
+        res_odd_stride(rows, cols, cols + 1, 0);
     uint32_t st = seed;
     for (int64_t r = 0; r < rows; r++)
         for (int64_t c = 0; c < cols; c++) {
             uint16_t v = value_bits(st, special);
             if (special && r == rows / 2) v = 0x7E00 | (v & 0x8000);  // squares overflow fp32
             x.at(r, c) = x_odd_offset.at(r, c) = x_odd_stride.at(r, c) = v;
+            res.at(r, c) = res_odd_offset.at(r, c) = res_odd_stride.at(r, c) = value_bits(st, false);
         }
     // The weight: 4-byte aligned for the pair kernels; the odd-offset call passes it 2-byte aligned.
     std::vector<uint16_t> w(static_cast<size_t>(cols)), w_odd(static_cast<size_t>(cols + 1));
@@ -72,29 +77,35 @@ void check_same_bits(nf_weight_mode m, nf_rounding rnd, int64_t rows, int64_t co
     }
     nf_norm_params p{1e-6f, m, rnd};
 
-    auto run = [&](Bf16Rows &in, const void *weight, std::vector<float> &inv) {
+    auto run = [&](Bf16Rows &in, Bf16Rows &residual, const void *weight, std::vector<float> &inv) {
         Bf16Rows y(rows, cols, in.stride, in.offset);
-        nf_matrix xv = in.view(), yv = y.view();
-        EXPECT_EQ(nf_rms_norm(&xv, m == NF_WEIGHT_NONE ? nullptr : weight, &p, &yv, inv.data()), NF_OK)
+        nf_matrix xv = in.view(), yv = y.view(), rv = residual.view();
+        const void *wv = m == NF_WEIGHT_NONE ? nullptr : weight;
+        EXPECT_EQ(fused ? nf_rms_norm_residual(&xv, &rv, wv, &p, &yv, inv.data()) : nf_rms_norm(&xv, wv, &p, &yv, inv.data()),
+                  NF_OK)
             << nf_last_error();
         return y;
     };
     std::vector<float> inv_pairs(static_cast<size_t>(rows)), inv_a(static_cast<size_t>(rows)), inv_b(static_cast<size_t>(rows));
-    Bf16Rows y_pairs = run(x, w.data(), inv_pairs);
-    Bf16Rows y_a = run(x_odd_offset, w_odd.data() + 1, inv_a);
-    Bf16Rows y_b = run(x_odd_stride, w.data(), inv_b);
+    Bf16Rows y_pairs = run(x, res, w.data(), inv_pairs);
+    Bf16Rows y_a = run(x_odd_offset, res_odd_offset, w_odd.data() + 1, inv_a);
+    Bf16Rows y_b = run(x_odd_stride, res_odd_stride, w.data(), inv_b);
     int bad = 0;
-    for (int64_t r = 0; r < rows && bad < 5; r++) {
-        for (int64_t c = 0; c < cols && bad < 5; c++) {
-            if (!same(y_pairs.at(r, c), y_a.at(r, c)) || !same(y_pairs.at(r, c), y_b.at(r, c))) {
-                ADD_FAILURE() << "y(" << r << ", " << c << "): pairs 0x" << std::hex << y_pairs.at(r, c)
-                              << ", bf16 kernels 0x" << y_a.at(r, c) << " / 0x" << y_b.at(r, c) << std::dec;
-                bad++;
+    auto compare = [&](const char *what, Bf16Rows &pairs, Bf16Rows &a, Bf16Rows &b) {
+        for (int64_t r = 0; r < rows && bad < 5; r++) {
+            for (int64_t c = 0; c < cols && bad < 5; c++) {
+                if (!same(pairs.at(r, c), a.at(r, c)) || !same(pairs.at(r, c), b.at(r, c))) {
+                    ADD_FAILURE() << what << "(" << r << ", " << c << "): pairs 0x" << std::hex << pairs.at(r, c)
+                                  << ", bf16 kernels 0x" << a.at(r, c) << " / 0x" << b.at(r, c) << std::dec;
+                    bad++;
+                }
             }
+            // The padding after each row is untouched.
+            for (int64_t c = cols; c < cols + pad; c++) EXPECT_EQ(pairs.at(r, c), 0xA5A5) << what << " row " << r;
         }
-        // The padding after each row is untouched.
-        for (int64_t c = cols; c < cols + pad; c++) EXPECT_EQ(y_pairs.at(r, c), 0xA5A5) << "row " << r;
-    }
+    };
+    compare("y", y_pairs, y_a, y_b);
+    if (fused) compare("residual", res, res_odd_offset, res_odd_stride);
     for (int64_t r = 0; r < rows; r++) {
         EXPECT_TRUE(same(inv_pairs[size_t(r)], inv_a[size_t(r)])) << "inv_rms row " << r;
         EXPECT_TRUE(same(inv_pairs[size_t(r)], inv_b[size_t(r)])) << "inv_rms row " << r;
@@ -115,6 +126,10 @@ TEST(Bf16Pairs, SameBitsAsTheBf16Kernels) {
                 EXPECT_NE(normforge::find_pairs_kernel(normforge::NF_OP_RMS_NORM, m, rnd, 4097, 4096), nullptr);
                 EXPECT_NE(normforge::find_pairs_kernel(normforge::NF_OP_RMS_NORM_PIPELINED, m, rnd, 600, 4096),
                           nullptr);
+                EXPECT_NE(normforge::find_pairs_kernel(normforge::NF_OP_RMS_NORM_RESIDUAL, m, rnd, 33, 4096),
+                          nullptr);
+                EXPECT_NE(normforge::find_pairs_kernel(normforge::NF_OP_RMS_NORM_RESIDUAL, m, rnd, 4097, 4096),
+                          nullptr);
             }
     } else {
         std::printf("note: this CPU's feature level does not use the pair kernels; the suite's .avx2 and "
@@ -127,7 +142,8 @@ TEST(Bf16Pairs, SameBitsAsTheBf16Kernels) {
     for (nf_weight_mode m : {NF_WEIGHT_NONE, NF_WEIGHT_SCALE, NF_WEIGHT_ONE_PLUS})
         for (nf_rounding rnd : {NF_ROUND_ONCE, NF_ROUND_LLAMA})
             for (const Shape &s : shapes)
-                for (bool special : {false, true}) check_same_bits(m, rnd, s.rows, s.cols, special, seed++);
+                for (bool special : {false, true})
+                    for (bool fused : {false, true}) check_same_bits(fused, m, rnd, s.rows, s.cols, special, seed++);
 }
 
 }  // namespace

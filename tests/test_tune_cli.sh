@@ -120,6 +120,11 @@ for cls, e in db["bf16p"].items():
                    check=True)
 print("bf16p db entries OK")
 PY
+# The fused op's pair kernels: the residual goes in and out as pairs too, and checks as bf16.
+"$normforge" tune --op rms_norm_residual --dtype bf16p --shapes 5x300 --trials 1 --reps 3 --budget 30s \
+    --no-baselines --log "$tmp/pairs-res.jsonl" --out "$tmp/pairs-res.json" | tee "$tmp/run-pairs-res.txt"
+if grep -q '"status": "wrong' "$tmp/pairs-res.jsonl"; then echo "fused bf16p candidate rejected as wrong"; exit 1; fi
+grep -q '"status": "ok' "$tmp/pairs-res.jsonl"
 if "$normforge" tune --op rms_norm --dtype bf16p --shapes 3x301 --budget 10s --no-baselines \
     --log "$tmp/odd.jsonl" --out "$tmp/odd.json" 2> "$tmp/odd.txt"; then
   echo "an odd column count was accepted for bf16p"; exit 1

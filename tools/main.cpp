@@ -79,7 +79,8 @@ int main(int argc, char **argv) {
                      "rms_norm_backward (dx) or rms_norm_dweight (dw)")
         ->capture_default_str();
     tune->add_option("--dtype", topt.dtype,
-                     "f32, f16, bf16, or bf16p (the bf16 pair kernels of rms_norm and rms_norm_pipelined, x86-64)")->capture_default_str();
+                     "f32, f16, bf16, or bf16p (the bf16 pair kernels of rms_norm, rms_norm_pipelined and "
+                     "rms_norm_residual, x86-64)")->capture_default_str();
     tune->add_option("--target", topt.target,
                      "host (the feature level this CPU runs), or a Halide target such as "
                      "x86-64-linux-avx2-fma-f16c or arm-64-linux (with --runner)")

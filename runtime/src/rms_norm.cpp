@@ -36,6 +36,14 @@ int run_rms_norm(const RowCall &c, CallContext *ctx, int64_t r0, int64_t n, char
                                                              &iv.buf, &yv.buf, &rout.buf);
 }
 
+// The fused op's residual: read, and updated in place.
+void set_residual(RowCall &call, const nf_matrix &residual) {
+    call.in2 = static_cast<const char *>(residual.data);
+    call.in2_stride = residual.row_stride;
+    call.out2 = static_cast<char *>(residual.data);
+    call.out2_stride = residual.row_stride;
+}
+
 // Both ops: checks, kernel choice, then the row driver. residual: NULL for nf_rms_norm (the
 // fused op reads it and rewrites it in place).
 nf_status normalize(const char *fn, KernelOp op, const nf_matrix *x, nf_matrix *residual,
@@ -55,18 +63,20 @@ nf_status normalize(const char *fn, KernelOp op, const nf_matrix *x, nf_matrix *
     const void *wdata = has_weight ? weight : kUnusedWeight;
 
     // bf16 rows that the pair kernels can take (bf16_pairs.h), on the levels they are for.
-    if (!fused && x->dtype == NF_BF16 && bf16_pairs_level() && pairs_layout(*x) && pairs_layout(*y) &&
-        aligned4(wdata)) {
+    if (x->dtype == NF_BF16 && bf16_pairs_level() && pairs_layout(*x) && pairs_layout(*y) && aligned4(wdata) &&
+        (!fused || pairs_layout(*residual))) {
         const nf_matrix xp = as_pairs(*x), yp = as_pairs(*y);
         VectorView wp(wdata, halide_type_t(halide_type_float, 32), has_weight ? x->cols / 2 : 1);
-        if (use_pipelined(x->rows, x->cols, 2)) {
+        if (!fused && use_pipelined(x->rows, x->cols, 2)) {
             if (const KernelEntry *pk = find_pairs_kernel(NF_OP_RMS_NORM_PIPELINED, p->weight_mode, p->rounding,
                                                           x->rows, x->cols))
                 return run_pipelined_rows(fn, pk, &xp, &wp.buf, p->eps, &yp, inv);
         }
-        if (const KernelEntry *k = find_pairs_kernel(NF_OP_RMS_NORM, p->weight_mode, p->rounding, x->rows, x->cols)) {
+        if (const KernelEntry *k = find_pairs_kernel(op, p->weight_mode, p->rounding, x->rows, x->cols)) {
             RmsArgs args{p->eps, &wp.buf, inv};
-            return run_rows(fn, row_call(k, &run_rms_norm, &args, &xp, &yp));
+            RowCall call = row_call(k, &run_rms_norm, &args, &xp, &yp);
+            if (fused) set_residual(call, as_pairs(*residual));
+            return run_rows(fn, call);
         }
     }
 
@@ -85,12 +95,7 @@ nf_status normalize(const char *fn, KernelOp op, const nf_matrix *x, nf_matrix *
 
     RmsArgs args{p->eps, &w.buf, inv};
     RowCall call = row_call(k, &run_rms_norm, &args, x, y);
-    if (fused) {
-        call.in2 = static_cast<const char *>(residual->data);
-        call.in2_stride = residual->row_stride;
-        call.out2 = static_cast<char *>(residual->data);  // updated in place
-        call.out2_stride = residual->row_stride;
-    }
+    if (fused) set_residual(call, *residual);
     return run_rows(fn, call);
 }
 

@@ -165,16 +165,17 @@ bool Tuner::setup(std::string *err) {
         return *err = "target " + t + " does not run on this machine: give --runner (e.g. 'qemu-aarch64 -L /usr/aarch64-linux-gnu')", false;
     cxx = family == "arm-64" && cross ? "aarch64-linux-gnu-g++" : "c++";
 
-    // bf16p: the bf16 pair kernels (generators/bf16_pairs.h; x86-64, rms_norm and its pipelined
-    // kernel): the runner keeps bf16 data and passes it as fp32 pairs (--pairs).
+    // bf16p: the bf16 pair kernels (generators/bf16_pairs.h; x86-64, rms_norm, its pipelined
+    // kernel and the fused op): the runner keeps bf16 data and passes it as fp32 pairs (--pairs).
     std::map<std::string, std::string> types = {
         {"f32", "float32"}, {"f16", "float16"}, {"bf16", "bfloat16"}, {"bf16p", "bfloat16"}};
     if (!types.count(opt.dtype)) return *err = "dtype '" + opt.dtype + "' is not one of f32, f16, bf16, bf16p", false;
     dtype_halide = types[opt.dtype];
     pairs = opt.dtype == "bf16p";
-    if (pairs && (family != "x86-64" || (opt.op != "rms_norm" && opt.op != "rms_norm_pipelined")))
-        return *err = "dtype bf16p (the bf16 pair kernels) is for x86-64 targets and the ops rms_norm and "
-                      "rms_norm_pipelined",
+    if (pairs && (family != "x86-64" ||
+                  (opt.op != "rms_norm" && opt.op != "rms_norm_pipelined" && opt.op != "rms_norm_residual")))
+        return *err = "dtype bf16p (the bf16 pair kernels) is for x86-64 targets and the ops rms_norm, "
+                      "rms_norm_pipelined and rms_norm_residual",
                false;
     if (opt.op == "rms_norm" || opt.op == "rms_norm_residual") {
         generator = "rms_norm";
