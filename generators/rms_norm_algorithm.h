@@ -13,6 +13,7 @@
 #include "Halide.h"
 #include "generators/bf16_pairs.h"
 #include "generators/row_sum.h"
+#include "generators/row_sum_flat.h"
 #include "generators/storage.h"
 
 namespace normforge {
