@@ -36,14 +36,6 @@ int run_rms_norm(const RowCall &c, CallContext *ctx, int64_t r0, int64_t n, char
                                                              &iv.buf, &yv.buf, &rout.buf);
 }
 
-// The fused op's residual: read, and updated in place.
-void set_residual(RowCall &call, const nf_matrix &residual) {
-    call.in2 = static_cast<const char *>(residual.data);
-    call.in2_stride = residual.row_stride;
-    call.out2 = static_cast<char *>(residual.data);
-    call.out2_stride = residual.row_stride;
-}
-
 // Both ops: checks, kernel choice, then the row driver. residual: NULL for nf_rms_norm (the
 // fused op reads it and rewrites it in place).
 nf_status normalize(const char *fn, KernelOp op, const nf_matrix *x, nf_matrix *residual,
@@ -62,40 +54,41 @@ nf_status normalize(const char *fn, KernelOp op, const nf_matrix *x, nf_matrix *
     const bool has_weight = p->weight_mode != NF_WEIGHT_NONE;
     const void *wdata = has_weight ? weight : kUnusedWeight;
 
-    // bf16 rows that the pair kernels can take (bf16_pairs.h), on the levels they are for.
+    // bf16 rows that the pair kernels can take (bf16_pairs.h), on the levels they are for: the
+    // call then sees every matrix as fp32 pairs.
+    const KernelEntry *k = nullptr;
     if (x->dtype == NF_BF16 && bf16_pairs_level() && pairs_layout(*x) && pairs_layout(*y) && aligned4(wdata) &&
-        (!fused || pairs_layout(*residual))) {
-        const nf_matrix xp = as_pairs(*x), yp = as_pairs(*y);
-        VectorView wp(wdata, halide_type_t(halide_type_float, 32), has_weight ? x->cols / 2 : 1);
-        if (!fused && use_pipelined(x->rows, x->cols, 2)) {
-            if (const KernelEntry *pk = find_pairs_kernel(NF_OP_RMS_NORM_PIPELINED, p->weight_mode, p->rounding,
-                                                          x->rows, x->cols))
-                return run_pipelined_rows(fn, pk, &xp, &wp.buf, p->eps, &yp, inv);
-        }
-        if (const KernelEntry *k = find_pairs_kernel(op, p->weight_mode, p->rounding, x->rows, x->cols)) {
-            RmsArgs args{p->eps, &wp.buf, inv};
-            RowCall call = row_call(k, &run_rms_norm, &args, &xp, &yp);
-            if (fused) set_residual(call, as_pairs(*residual));
-            return run_rows(fn, call);
-        }
-    }
-
-    const KernelEntry *k = find_kernel(op, x->dtype, p->weight_mode, p->rounding, 0, x->rows, x->cols);
+        (!fused || pairs_layout(*residual)))
+        k = find_pairs_kernel(op, p->weight_mode, p->rounding, x->rows, x->cols);
+    const bool pairs = k != nullptr;
+    auto kernel = [&](KernelOp o) {
+        return pairs ? find_pairs_kernel(o, p->weight_mode, p->rounding, x->rows, x->cols)
+                     : find_kernel(o, x->dtype, p->weight_mode, p->rounding, 0, x->rows, x->cols);
+    };
+    if (!pairs) k = kernel(op);
     if (k == nullptr)
         return fail(NF_UNSUPPORTED, "%s: no kernel compiled for this dtype and variant", fn);
-    VectorView w(wdata, halide_type_of_dtype(x->dtype), has_weight ? x->cols : 1);
+    const nf_matrix xv = pairs ? as_pairs(*x) : *x, yv = pairs ? as_pairs(*y) : *y;
+    VectorView w(wdata, pairs ? halide_type_t(halide_type_float, 32) : halide_type_of_dtype(x->dtype),
+                 has_weight ? xv.cols : 1);
 
     // nf_rms_norm's calls too large to be in cache: the pipelined kernel, chained over the rows
     // (pipelined_rows.h).
     if (!fused && use_pipelined(x->rows, x->cols, static_cast<int64_t>(dtype_size(x->dtype)))) {
-        if (const KernelEntry *pk = find_kernel(NF_OP_RMS_NORM_PIPELINED, x->dtype, p->weight_mode, p->rounding,
-                                                0, x->rows, x->cols))
-            return run_pipelined_rows(fn, pk, x, &w.buf, p->eps, y, inv);
+        if (const KernelEntry *pk = kernel(NF_OP_RMS_NORM_PIPELINED))
+            return run_pipelined_rows(fn, pk, &xv, &w.buf, p->eps, &yv, inv);
     }
 
     RmsArgs args{p->eps, &w.buf, inv};
-    RowCall call = row_call(k, &run_rms_norm, &args, x, y);
-    if (fused) set_residual(call, *residual);
+    RowCall call = row_call(k, &run_rms_norm, &args, &xv, &yv);
+    if (fused) {
+        // Read, and updated in place.
+        const nf_matrix rv = pairs ? as_pairs(*residual) : *residual;
+        call.in2 = static_cast<const char *>(rv.data);
+        call.in2_stride = rv.row_stride;
+        call.out2 = static_cast<char *>(rv.data);
+        call.out2_stride = rv.row_stride;
+    }
     return run_rows(fn, call);
 }
 
