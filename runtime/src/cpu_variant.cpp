@@ -72,6 +72,12 @@ int host_level() {
 }
 #endif
 
+// The level the kernels run at: this CPU's, capped by nf_limit_cpu_variant / NF_MAX_CPU_VARIANT.
+int level_in_use() {
+    const int cap = __atomic_load_n(&g_max_level, __ATOMIC_RELAXED);
+    return host_level() < cap ? host_level() : cap;
+}
+
 // Features that a level below `max_level` must not use.
 bool denied(int feature, int max_level) {
 #if defined(__aarch64__)
@@ -97,8 +103,7 @@ bool denied(int feature, int max_level) {
 // not above what this CPU and OS support (x86_levels.h says why Halide's own check is not
 // enough), and what Halide's runtime accepts.
 int capped_can_use_target_features(int count, const uint64_t *features) {
-    int max_level = __atomic_load_n(&g_max_level, __ATOMIC_RELAXED);
-    if (host_level() < max_level) max_level = host_level();
+    const int max_level = level_in_use();
     for (int f = 0; f < count * 64; f++) {
         if ((features[f / 64] >> (f % 64)) & 1) {
             if (denied(f, max_level)) return 0;
@@ -141,9 +146,7 @@ bool bf16_pairs_level() {
     return false;
 #else
     install_cpu_variant_cap();
-    int level = __atomic_load_n(&g_max_level, __ATOMIC_RELAXED);
-    if (host_level() < level) level = host_level();
-    return level <= 1;  // sse41, avx2 (cmake/NormForgeKernels.cmake: NF_PAIR_TARGETS)
+    return level_in_use() <= 1;  // sse41, avx2 (cmake/NormForgeKernels.cmake: NF_PAIR_TARGETS)
 #endif
 }
 }  // namespace normforge
