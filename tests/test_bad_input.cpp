@@ -142,6 +142,15 @@ TEST(BadInput, UnknownCpuVariantCapIsRejected) {
     EXPECT_NE(std::string(nf_last_error()).find("'avx1024' is not one of"), std::string::npos);
 }
 
+// An unknown large-call mode is refused and leaves the current one as it was.
+TEST(BadInput, UnknownLargeCallModeIsRejected) {
+    const std::string before = nf_large_calls();
+    EXPECT_EQ(nf_set_large_calls("fast"), NF_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(nf_last_error()).find("'fast' is not one of auto, pipelined, two_pass"),
+              std::string::npos);
+    EXPECT_EQ(before, nf_large_calls());
+}
+
 // The message belongs to the thread whose call failed.
 TEST(BadInput, LastErrorIsPerThread) {
     nf_norm_params p{-1.0f, NF_WEIGHT_NONE, NF_ROUND_ONCE};

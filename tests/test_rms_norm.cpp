@@ -20,6 +20,12 @@ struct Case {
     bool want_inv_rms;
 };
 
+// Sets nf_rms_norm's large-call mode for a scope, then back to auto.
+struct LargeCalls {
+    explicit LargeCalls(const char *mode) { EXPECT_EQ(nf_set_large_calls(mode), NF_OK) << nf_last_error(); }
+    ~LargeCalls() { nf_set_large_calls(nullptr); }
+};
+
 // Runs one call and checks every element, the padding, and inv_rms. Returns failures seen.
 void run_case(nf_dtype d, nf_weight_mode m, nf_rounding rnd, const Case &cs, uint32_t seed) {
     SCOPED_TRACE(std::string(dtype_str(d)) + " " + mode_str(m) + (rnd ? " llama" : " once") +
@@ -98,17 +104,22 @@ TEST_P(RmsNormVariant, PaddedStridesInPlaceAndInvRms) {
 // Calls with outputs of 4 MiB and more run the pipelined kernel (one-row calls chained
 // over the rows, each writing a row while it sums the next): one and two 4096-element chunks with a ragged tail,
 // padded strides, in place, inv_rms; the chains' boundaries move with the thread count.
+// The same calls in the other large-call mode (nf_set_large_calls) run the row blocks' kernels.
 TEST_P(RmsNormVariant, CallsLargeEnoughForThePipelinedKernel) {
     auto [d, m, rnd] = GetParam();
     const int64_t wide = d == NF_F32 ? 1 : 2;  // 16-bit rows are twice as long for the same bytes
-    uint32_t seed = 300;
-    run_case(d, m, rnd, Case{257, 4097 * wide, 0, false, true}, seed++);
-    run_case(d, m, rnd, Case{257, 4097 * wide, 5, true, false}, seed++);
-    struct OneThread {
-        OneThread() { nf_set_num_threads(1); }
-        ~OneThread() { nf_set_num_threads(0); }
-    } one_chain;
-    run_case(d, m, rnd, Case{129, 8191 * wide, 7, false, true}, seed++);
+    for (const char *mode : {"pipelined", "two_pass"}) {
+        SCOPED_TRACE(mode);
+        LargeCalls large(mode);
+        uint32_t seed = 300;
+        run_case(d, m, rnd, Case{257, 4097 * wide, 0, false, true}, seed++);
+        run_case(d, m, rnd, Case{257, 4097 * wide, 5, true, false}, seed++);
+        struct OneThread {
+            OneThread() { nf_set_num_threads(1); }
+            ~OneThread() { nf_set_num_threads(0); }
+        } one_chain;
+        run_case(d, m, rnd, Case{129, 8191 * wide, 7, false, true}, seed++);
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllVariants, RmsNormVariant, all_variants(), variant_name);
@@ -189,6 +200,32 @@ TEST(RmsNorm, ZeroRowsIsANoOp) {
     EXPECT_EQ(nf_rms_norm(&xv, nullptr, &p, &yv, nullptr), NF_OK);
 }
 
+// Both large-call modes give the same bits (y and inv_rms), in every dtype; by default (auto)
+// the AVX-512 levels run two-pass and the others pipelined (ctest runs this once per level).
+TEST(RmsNorm, LargeCallModesGiveTheSameBits) {
+    const std::string level = nf_cpu_variant();
+    EXPECT_STREQ(nf_large_calls(), level.rfind("avx512", 0) == 0 ? "two_pass" : "pipelined") << level;
+    for (nf_dtype d : {NF_F32, NF_F16, NF_BF16}) {
+        SCOPED_TRACE(dtype_str(d));
+        const int64_t rows = 300, cols = d == NF_F32 ? 4100 : 8200;  // 4.7 MiB of output
+        Matrix x(d, rows, cols, 3);
+        x.randomize(77);
+        Matrix w = random_weight(d, cols, 78);
+        nf_norm_params p{1e-6f, NF_WEIGHT_SCALE, NF_ROUND_ONCE};
+        Matrix y[2] = {Matrix(d, rows, cols, 3), Matrix(d, rows, cols, 3)};
+        std::vector<float> inv[2] = {std::vector<float>(rows), std::vector<float>(rows)};
+        const char *modes[2] = {"pipelined", "two_pass"};
+        for (int i = 0; i < 2; i++) {
+            LargeCalls large(modes[i]);
+            EXPECT_STREQ(nf_large_calls(), modes[i]);
+            nf_matrix xv = x.view(), yv = y[i].view();
+            ASSERT_EQ(nf_rms_norm(&xv, w.data(), &p, &yv, inv[i].data()), NF_OK) << nf_last_error();
+        }
+        EXPECT_EQ(y[0].bytes, y[1].bytes);
+        EXPECT_EQ(0, std::memcmp(inv[0].data(), inv[1].data(), sizeof(float) * rows));
+    }
+}
+
 TEST(RmsNorm, VersionAndCpuVariant) {
     EXPECT_STREQ(nf_version(), NF_EXPECTED_VERSION);
     const std::string v = nf_cpu_variant();
@@ -213,15 +250,18 @@ TEST(RmsNorm, VersionAndCpuVariant) {
 
 namespace {
 
-// Calls with outputs of 16 MiB or more: rows of 8 KiB and more run the pipelined kernel, shorter
-// rows the large class's kernel (row tiles and streaming stores where the db says so: fp32 and
-// fp16). Both: the same checks (sampled rows against the reference, all padding, in place), and
+// Calls with outputs of 16 MiB or more: rows of 8 KiB and more run the pipelined kernel (in the
+// pipelined large-call mode), shorter rows and two_pass mode the large class's kernel (row tiles
+// and streaming stores where the db says so: fp32 and fp16). All: the same checks (sampled rows against the reference, all padding, in place), and
 // bitwise the same rows as a small call computes.
 TEST(RmsNorm, LargeCallsPipelinedOrThroughTiles) {
+    for (const char *mode : {"pipelined", "two_pass"})
     for (nf_dtype d : {NF_F32, NF_F16, NF_BF16})
     for (int64_t cols : {int64_t(4097), int64_t(1025)}) {
         for (bool in_place : {false, true}) {
-            SCOPED_TRACE(std::string(dtype_str(d)) + " cols=" + std::to_string(cols) + (in_place ? " in place" : ""));
+            SCOPED_TRACE(std::string(mode) + " " + dtype_str(d) + " cols=" + std::to_string(cols) +
+                         (in_place ? " in place" : ""));
+            LargeCalls large(mode);
             const int64_t pad = 3;
             const int64_t rows = (int64_t(17) << 20) / (cols * int64_t(elem_size(d))) + 1;
             Matrix x(d, rows, cols, pad);

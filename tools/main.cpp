@@ -15,6 +15,7 @@ int run_info() {
     std::printf("NormForge %s\n", nf_version());
     std::printf("compiled x86-64 feature levels (most specific first): %s\n", nf_compiled_targets());
     std::printf("feature level running on this CPU: %s\n", nf_cpu_variant());
+    std::printf("large calls (4 MiB of output and more, rows of 8 KiB and more): %s\n", nf_large_calls());
     const char *why = nullptr;
     const normforge::CudaDriver *cuda = normforge::cuda_driver(&why);
     if (cuda != nullptr) {

@@ -149,6 +149,15 @@ bool bf16_pairs_level() {
     return level_in_use() <= 1;  // sse41, avx2 (cmake/NormForgeKernels.cmake: NF_PAIR_TARGETS)
 #endif
 }
+
+bool avx512_level() {
+#if defined(__aarch64__)
+    return false;
+#else
+    install_cpu_variant_cap();
+    return level_in_use() >= 2;  // avx512_skylake and above
+#endif
+}
 }  // namespace normforge
 
 extern "C" nf_status nf_limit_cpu_variant(const char *max_variant) {

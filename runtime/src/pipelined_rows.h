@@ -13,6 +13,7 @@
 #include "HalideRuntime.h"
 #include "halide_call.h"
 #include "kernel_table.h"
+#include "large_calls.h"
 #include "normforge/normforge.h"
 
 namespace normforge {
@@ -33,9 +34,10 @@ namespace normforge {
 constexpr int64_t kPipelinedMinRows = 4;
 constexpr int64_t kPipelinedMinBytes = int64_t(4) << 20;
 constexpr int64_t kPipelinedMinRowBytes = int64_t(8) << 10;
+// And only where pipelined_large_calls() (large_calls.h) says so.
 inline bool use_pipelined(int64_t rows, int64_t cols, int64_t elem_size) {
     return rows >= kPipelinedMinRows && cols * elem_size >= kPipelinedMinRowBytes &&
-           rows * cols * elem_size >= kPipelinedMinBytes;
+           rows * cols * elem_size >= kPipelinedMinBytes && pipelined_large_calls();
 }
 
 // Normalizes all rows of x into y; inv (rows floats) receives each row's statistic. weight: the

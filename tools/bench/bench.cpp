@@ -116,8 +116,8 @@ int run_bench(const BenchOptions &opt) {
         }
     const std::string ort_label = ort_status == "ok" ? ort_version : ort_status;
 
-    std::printf("NormForge %s | kernel variant %s | %s, %d cores | threads %d | median of %d reps | %s buffers\n",
-                nf_version(), nf_cpu_variant(), m.cpu_model.c_str(), m.cores, opt.threads, opt.reps,
+    std::printf("NormForge %s | kernel variant %s | large calls %s | %s, %d cores | threads %d | median of %d reps | %s buffers\n",
+                nf_version(), nf_cpu_variant(), nf_large_calls(), m.cpu_model.c_str(), m.cores, opt.threads, opt.reps,
                 opt.warm ? "warm (one set)" : "rotating (cold)");
     std::printf("peers: oneDNN %s | ONNX Runtime %s\n",
                 onednn_status().empty() ? onednn_version().c_str() : onednn_status().c_str(),
@@ -125,7 +125,8 @@ int run_bench(const BenchOptions &opt) {
 
     std::ostringstream json;
     json << "{\n  \"machine\": " << machine_json(m) << ",\n  \"normforge_version\": \"" << nf_version()
-         << "\",\n  \"kernel_variant\": \"" << nf_cpu_variant() << "\",\n  \"threads\": " << opt.threads
+         << "\",\n  \"kernel_variant\": \"" << nf_cpu_variant() << "\",\n  \"large_calls\": \"" << nf_large_calls()
+         << "\",\n  \"threads\": " << opt.threads
          << ",\n  \"reps\": " << opt.reps << ",\n  \"warm\": " << (opt.warm ? "true" : "false")
          << ",\n  \"peers\": {\"onednn\": \"" << json_escape(onednn_status().empty() ? onednn_version() : onednn_status())
          << "\", \"onnxruntime\": \"" << json_escape(ort_label) << "\"}"

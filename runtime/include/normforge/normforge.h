@@ -128,6 +128,16 @@ const char *nf_cpu_variant(void);
    returns on this architecture, or NULL/"" for no cap. The environment variable
    NF_MAX_CPU_VARIANT sets the same cap at start-up. */
 nf_status nf_limit_cpu_variant(const char *max_variant);
+/* How nf_rms_norm runs calls too large to stay in cache (4 MiB of output and more, in rows of
+   8 KiB and more), process-wide: "pipelined" (one kernel call per row that writes it while it
+   sums the next: each row is read from memory once), "two_pass" (the row blocks' kernels, which
+   re-read each row from cache and stream fp32/fp16 output past the cache), or NULL/""/"auto"
+   (the default: two_pass on the AVX-512 feature levels, pipelined on the others; README
+   "Large calls" gives the measurements). Results are bitwise the same either way. The
+   environment variable NF_LARGE_CALLS sets the same at start-up. */
+nf_status nf_set_large_calls(const char *mode);
+/* What such calls run now: "pipelined" or "two_pass". */
+const char *nf_large_calls(void);
 /* Threads the kernels may use: n >= 1, or 0 for all cores. Process-wide. */
 void nf_set_num_threads(int n);
 
