@@ -252,8 +252,9 @@ namespace {
 
 // Calls with outputs of 16 MiB or more: rows of 8 KiB and more run the pipelined kernel (in the
 // pipelined large-call mode), shorter rows and two_pass mode the large class's kernel (row tiles
-// and streaming stores where the db says so: fp32 and fp16). All: the same checks (sampled rows against the reference, all padding, in place), and
-// bitwise the same rows as a small call computes.
+// and streaming stores where the db says so: fp32 and fp16). All: the same checks (sampled rows
+// against the reference, all padding, in place), and bitwise the same rows as a small call
+// computes.
 TEST(RmsNorm, LargeCallsPipelinedOrThroughTiles) {
     for (const char *mode : {"pipelined", "two_pass"})
     for (nf_dtype d : {NF_F32, NF_F16, NF_BF16})

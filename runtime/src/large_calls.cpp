@@ -19,7 +19,7 @@ int g_mode = kAuto;
 // NULL or "" = auto; -1 if not a mode name.
 int mode_index(const char *name) {
     if (name == nullptr || name[0] == '\0') return kAuto;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < int(sizeof kModeNames / sizeof kModeNames[0]); i++)
         if (strcmp(name, kModeNames[i]) == 0) return i;
     return -1;
 }

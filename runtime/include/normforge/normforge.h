@@ -134,7 +134,8 @@ nf_status nf_limit_cpu_variant(const char *max_variant);
    re-read each row from cache and stream fp32/fp16 output past the cache), or NULL/""/"auto"
    (the default: two_pass on the AVX-512 feature levels, pipelined on the others; README
    "Large calls" gives the measurements). Results are bitwise the same either way. The
-   environment variable NF_LARGE_CALLS sets the same at start-up. */
+   environment variable NF_LARGE_CALLS sets the same at start-up (an unknown value there is
+   ignored, as NF_MAX_CPU_VARIANT's). */
 nf_status nf_set_large_calls(const char *mode);
 /* What such calls run now: "pipelined" or "two_pass". */
 const char *nf_large_calls(void);
