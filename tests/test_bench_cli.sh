@@ -8,11 +8,17 @@ trap 'rm -rf "$tmp"' EXIT
 
 "$normforge" bench --shapes 2x64,16x1024 --dtypes f32,bf16 --reps 2 --json "$tmp/ok.json" > "$tmp/ok.txt"
 grep -q "NormForge speed-up vs each" "$tmp/ok.txt"
+# The large-call mode in the header follows NF_LARGE_CALLS.
+NF_LARGE_CALLS=two_pass "$normforge" bench --shapes 2x64 --dtypes f32 --reps 1 > "$tmp/mode.txt"
+grep -q "| large calls two_pass |" "$tmp/mode.txt"
+NF_LARGE_CALLS=pipelined "$normforge" info > "$tmp/info.txt"
+grep -q "): pipelined$" "$tmp/info.txt"
 "$python" - "$tmp/ok.json" "$tmp/ok.txt" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 notes = open(sys.argv[2]).read().split("\nnotes:\n")[-1]
 assert d["machine"]["cores"] >= 1 and d["threads"] == 1, d["machine"]
+assert d["large_calls"] in ("pipelined", "two_pass"), d["large_calls"]
 assert [c["shape"] for c in d["cases"]] == ["2x64", "2x64", "16x1024", "16x1024"], d["cases"]
 for c in d["cases"]:
     impls = {r["impl"]: r for r in c["results"]}
