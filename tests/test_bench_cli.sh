@@ -8,9 +8,18 @@ trap 'rm -rf "$tmp"' EXIT
 
 "$normforge" bench --shapes 2x64,16x1024 --dtypes f32,bf16 --reps 2 --json "$tmp/ok.json" > "$tmp/ok.txt"
 grep -q "NormForge speed-up vs each" "$tmp/ok.txt"
-# The large-call mode in the header follows NF_LARGE_CALLS.
-NF_LARGE_CALLS=two_pass "$normforge" bench --shapes 2x64 --dtypes f32 --reps 1 > "$tmp/mode.txt"
+# The large-call mode in the header and JSON follows NF_LARGE_CALLS; --other-large-calls adds
+# NormForge in the other mode, checked and timed.
+NF_LARGE_CALLS=two_pass "$normforge" bench --shapes 2x64 --dtypes f32 --reps 1 --other-large-calls \
+  --json "$tmp/mode.json" > "$tmp/mode.txt"
 grep -q "| large calls two_pass |" "$tmp/mode.txt"
+"$python" - "$tmp/mode.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["large_calls"] == "two_pass", d["large_calls"]
+r = {r["impl"]: r for r in d["cases"][0]["results"]}["normforge@pipelined"]
+assert r["status"] == "ok" and r["median_s"] > 0, r
+PY
 NF_LARGE_CALLS=pipelined "$normforge" info > "$tmp/info.txt"
 grep -q "): pipelined$" "$tmp/info.txt"
 "$python" - "$tmp/ok.json" "$tmp/ok.txt" <<'PY'

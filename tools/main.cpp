@@ -57,6 +57,8 @@ int main(int argc, char **argv) {
     bench->add_option("--plot", bopt.plot_path, "Also draw GB/s per case to this PNG (matplotlib)");
     bench->add_flag("--warm", bopt.warm, "Reuse one buffer set (cache-resident shapes stay in cache)");
     bench->add_flag("--levels", bopt.levels, "Also time NormForge at each lower compiled x86 feature level");
+    bench->add_flag("--other-large-calls", bopt.other_large_calls,
+                    "Also time NormForge in the large-call mode it does not run in (normforge@pipelined or @two_pass)");
     bench->add_option("--corrupt", bopt.corrupt, "Test hook: corrupt this implementation's output")
         ->group("");
     bench->add_flag("--quick", quick, "Short run: 1x4096 64x4096 4096x4096, 5 repetitions");

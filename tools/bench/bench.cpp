@@ -147,7 +147,7 @@ int run_bench(const BenchOptions &opt) {
             const size_t moved = (fused ? 4 : 2) * bytes;
             int sets = opt.warm ? 1 : int(std::min<size_t>(256, std::max<size_t>(1, kRotateBytes / moved)));
             CaseData data(d, rows, cols, sets, op);
-            std::vector<Impl> impls = make_impls(data, kEps, opt.levels, opt.corrupt);
+            std::vector<Impl> impls = make_impls(data, kEps, opt.levels, opt.other_large_calls, opt.corrupt);
             ++case_no;
             std::vector<Row> out;
             std::vector<SelfTimedBatch> timed;

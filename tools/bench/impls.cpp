@@ -240,7 +240,7 @@ std::vector<Impl> make_layer_norm_impls(CaseData *cd, float eps) {
 
 // rms_norm: NormForge (and its lower levels), the copy floors, the baselines, Halide's
 // autoschedulers and the peers.
-std::vector<Impl> make_norm_impls(CaseData *cd, float eps, bool levels) {
+std::vector<Impl> make_norm_impls(CaseData *cd, float eps, bool levels, bool other_large_calls) {
     std::vector<Impl> v;
     const Dtype d = cd->dtype;
     const nf_dtype nd = d == Dtype::F32 ? NF_F32 : NF_BF16;
@@ -266,6 +266,17 @@ std::vector<Impl> make_norm_impls(CaseData *cd, float eps, bool levels) {
             below = below || top == level;
         }
     }
+    if (other_large_calls) {
+        // The same calls in the mode this process does not run (same bits; only calls of 4 MiB
+        // of output and more, in rows of 8 KiB and more, take another path).
+        const std::string mode = nf_large_calls();
+        const char *other = mode == "pipelined" ? "two_pass" : "pipelined";
+        v.push_back({std::string("normforge@") + other, "normforge", true, "ok", [nf, mode, other](int s) {
+                         nf_set_large_calls(other);
+                         nf(s);
+                         nf_set_large_calls(mode.c_str());
+                     }});
+    }
     v.push_back({"memcpy", "floor", false, "ok", [cd](int s) { std::memcpy(cd->ys[s].get(), cd->xs[s].get(), cd->bytes); }});
     v.push_back({"ntcopy", "floor", false, "ok", [cd](int s) { stream_copy(cd->ys[s].get(), cd->xs[s].get(), cd->bytes); }});
     v.push_back({"naive", "baseline", true, "ok", [cd, d, eps](int s) {
@@ -290,12 +301,13 @@ std::vector<Impl> make_norm_impls(CaseData *cd, float eps, bool levels) {
 
 }  // namespace
 
-std::vector<Impl> make_impls(CaseData &data, float eps, bool levels, const std::string &corrupt) {
+std::vector<Impl> make_impls(CaseData &data, float eps, bool levels, bool other_large_calls,
+                             const std::string &corrupt) {
     CaseData *cd = &data;
     const Dtype d = data.dtype;
     std::vector<Impl> v = data.fused_residual ? make_residual_impls(cd, eps)
                           : data.layer_norm   ? make_layer_norm_impls(cd, eps)
-                                              : make_norm_impls(cd, eps, levels);
+                                              : make_norm_impls(cd, eps, levels, other_large_calls);
 
     // Test hook: an implementation whose output is wrong must be reported, not timed.
     for (Impl &im : v) {

@@ -48,11 +48,13 @@ struct Impl {
     std::shared_ptr<std::string> error = std::make_shared<std::string>();
 };
 
-// Every implementation for this case, in table order. `levels`: NormForge at each lower level.
+// Every implementation for this case, in table order. `levels`: NormForge at each lower level;
+// `other_large_calls`: NormForge in the large-call mode (nf_set_large_calls) it does not run in.
 // For rms_norm_residual: the fused call, add + nf_rms_norm, and the copy floor. For layer_norm:
 // NormForge's LayerNorm, NormForge's RMSNorm on the same data (the comparison), the floors,
 // the naive loop, the autoschedulers and the peers' LayerNorm.
-std::vector<Impl> make_impls(CaseData &data, float eps, bool levels, const std::string &corrupt);
+std::vector<Impl> make_impls(CaseData &data, float eps, bool levels, bool other_large_calls,
+                             const std::string &corrupt);
 
 // "" when y (buffer set 0) matches the float64 reference on the first, middle and last rows.
 std::string check_output(const CaseData &data, float eps);
