@@ -238,7 +238,7 @@ std::vector<Impl> make_layer_norm_impls(CaseData *cd, float eps) {
     return v;
 }
 
-// rms_norm: NormForge (and its lower levels), the copy floors, the baselines, Halide's
+// rms_norm: NormForge (and its lower levels, its other large-call mode), the copy floors, the baselines, Halide's
 // autoschedulers and the peers.
 std::vector<Impl> make_norm_impls(CaseData *cd, float eps, bool levels, bool other_large_calls) {
     std::vector<Impl> v;
