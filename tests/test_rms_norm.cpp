@@ -3,11 +3,17 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <tuple>
 
 #include "reference.h"
+#include "runtime/src/large_calls.h"
 #include "variants.h"
+
+#if !defined(__aarch64__)
+#include <cpuid.h>
+#endif
 
 using namespace nftest;
 
@@ -200,11 +206,26 @@ TEST(RmsNorm, ZeroRowsIsANoOp) {
     EXPECT_EQ(nf_rms_norm(&xv, nullptr, &p, &yv, nullptr), NF_OK);
 }
 
-// Both large-call modes give the same bits (y and inv_rms), in every dtype; by default (auto)
-// the AVX-512 levels run two-pass and the others pipelined (ctest runs this once per level).
+// Whether CPUID says GenuineIntel (read here, not through the library).
+bool intel_vendor() {
+#if defined(__aarch64__)
+    return false;
+#else
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    char v[13] = {};
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return false;
+    std::memcpy(v, &b, 4), std::memcpy(v + 4, &d, 4), std::memcpy(v + 8, &c, 4);
+    return std::string(v) == "GenuineIntel";
+#endif
+}
+
+// The large-call modes give the same bits (y and inv_rms), in every dtype. By default (auto)
+// the levels below AVX-512 run pipelined, and the AVX-512 levels two_pass_streamed on Intel
+// CPUs and two_pass on others (ctest runs this once per level).
 TEST(RmsNorm, LargeCallModesGiveTheSameBits) {
     const std::string level = nf_cpu_variant();
-    EXPECT_STREQ(nf_large_calls(), level.rfind("avx512", 0) == 0 ? "two_pass" : "pipelined") << level;
+    const char *expected = level.rfind("avx512", 0) != 0 ? "pipelined" : intel_vendor() ? "two_pass_streamed" : "two_pass";
+    EXPECT_STREQ(nf_large_calls(), expected) << level;
     for (nf_dtype d : {NF_F32, NF_F16, NF_BF16}) {
         SCOPED_TRACE(dtype_str(d));
         const int64_t rows = 300, cols = d == NF_F32 ? 4100 : 8200;  // 4.7 MiB of output
@@ -212,17 +233,38 @@ TEST(RmsNorm, LargeCallModesGiveTheSameBits) {
         x.randomize(77);
         Matrix w = random_weight(d, cols, 78);
         nf_norm_params p{1e-6f, NF_WEIGHT_SCALE, NF_ROUND_ONCE};
-        Matrix y[2] = {Matrix(d, rows, cols, 3), Matrix(d, rows, cols, 3)};
-        std::vector<float> inv[2] = {std::vector<float>(rows), std::vector<float>(rows)};
-        const char *modes[2] = {"pipelined", "two_pass"};
-        for (int i = 0; i < 2; i++) {
+        const char *modes[3] = {"pipelined", "two_pass", "two_pass_streamed"};
+        std::vector<Matrix> y(3, Matrix(d, rows, cols, 3));
+        std::vector<std::vector<float>> inv(3, std::vector<float>(rows));
+        for (int i = 0; i < 3; i++) {
             LargeCalls large(modes[i]);
             EXPECT_STREQ(nf_large_calls(), modes[i]);
             nf_matrix xv = x.view(), yv = y[i].view();
             ASSERT_EQ(nf_rms_norm(&xv, w.data(), &p, &yv, inv[i].data()), NF_OK) << nf_last_error();
         }
-        EXPECT_EQ(y[0].bytes, y[1].bytes);
-        EXPECT_EQ(0, std::memcmp(inv[0].data(), inv[1].data(), sizeof(float) * rows));
+        for (int i = 1; i < 3; i++) {
+            EXPECT_EQ(y[0].bytes, y[i].bytes) << modes[i];
+            EXPECT_EQ(0, std::memcmp(inv[0].data(), inv[i].data(), sizeof(float) * rows)) << modes[i];
+        }
+    }
+}
+
+// Which path a large call takes in each mode: two_pass_streamed runs the two-pass kernels only
+// where they stream y (the large class's kernels with stream_rows > 0), pipelined elsewhere.
+TEST(RmsNorm, LargeCallModesPickThePath) {
+    for (bool streamed : {false, true}) {
+        {
+            LargeCalls large("pipelined");
+            EXPECT_TRUE(normforge::pipelined_large_call(streamed));
+        }
+        {
+            LargeCalls large("two_pass");
+            EXPECT_FALSE(normforge::pipelined_large_call(streamed));
+        }
+        {
+            LargeCalls large("two_pass_streamed");
+            EXPECT_EQ(normforge::pipelined_large_call(streamed), !streamed);
+        }
     }
 }
 
@@ -256,7 +298,7 @@ namespace {
 // against the reference, all padding, in place), and bitwise the same rows as a small call
 // computes.
 TEST(RmsNorm, LargeCallsPipelinedOrThroughTiles) {
-    for (const char *mode : {"pipelined", "two_pass"})
+    for (const char *mode : {"pipelined", "two_pass", "two_pass_streamed"})
     for (nf_dtype d : {NF_F32, NF_F16, NF_BF16})
     for (int64_t cols : {int64_t(4097), int64_t(1025)}) {
         for (bool in_place : {false, true}) {

@@ -158,6 +158,23 @@ bool avx512_level() {
     return level_in_use() >= 2;  // avx512_skylake and above
 #endif
 }
+
+bool intel_cpu() {
+#if defined(__aarch64__)
+    return false;
+#else
+    // Read once (CPUID traps to the hypervisor in a VM); racing threads store the same value.
+    static int g_intel = -1;  // a plain static int: no guard (see host_level)
+    int intel = __atomic_load_n(&g_intel, __ATOMIC_RELAXED);
+    if (intel < 0) {
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        // "GenuineIntel" in EBX, EDX, ECX.
+        intel = __get_cpuid(0, &a, &b, &c, &d) && b == 0x756e6547u && d == 0x49656e69u && c == 0x6c65746eu;
+        __atomic_store_n(&g_intel, intel, __ATOMIC_RELAXED);
+    }
+    return intel == 1;
+#endif
+}
 }  // namespace normforge
 
 extern "C" nf_status nf_limit_cpu_variant(const char *max_variant) {

@@ -11,8 +11,8 @@ using namespace normforge;
 
 namespace {
 
-enum Mode { kAuto = 0, kPipelined = 1, kTwoPass = 2 };
-const char *const kModeNames[] = {"auto", "pipelined", "two_pass"};
+enum Mode { kAuto = 0, kPipelined = 1, kTwoPass = 2, kTwoPassStreamed = 3 };
+const char *const kModeNames[] = {"auto", "pipelined", "two_pass", "two_pass_streamed"};
 
 int g_mode = kAuto;
 
@@ -32,13 +32,21 @@ void read_env() {
     if (mode >= 0) __atomic_store_n(&g_mode, mode, __ATOMIC_RELAXED);
 }
 
+// The mode in effect: auto resolved for this CPU and feature level (large_calls.h says why).
+int effective_mode() {
+    pthread_once(&g_env_once, &read_env);
+    const int mode = __atomic_load_n(&g_mode, __ATOMIC_RELAXED);
+    if (mode != kAuto) return mode;
+    if (!avx512_level()) return kPipelined;
+    return intel_cpu() ? kTwoPassStreamed : kTwoPass;
+}
+
 }  // namespace
 
 namespace normforge {
-bool pipelined_large_calls() {
-    pthread_once(&g_env_once, &read_env);
-    const int mode = __atomic_load_n(&g_mode, __ATOMIC_RELAXED);
-    return mode == kAuto ? !avx512_level() : mode == kPipelined;
+bool pipelined_large_call(bool streamed) {
+    const int mode = effective_mode();
+    return mode == kPipelined || (mode == kTwoPassStreamed && !streamed);
 }
 }  // namespace normforge
 
@@ -46,10 +54,10 @@ extern "C" nf_status nf_set_large_calls(const char *mode) {
     pthread_once(&g_env_once, &read_env);
     const int m = mode_index(mode);
     if (m < 0)
-        return fail(NF_INVALID_ARGUMENT, "nf_set_large_calls: '%s' is not one of auto, pipelined, two_pass",
+        return fail(NF_INVALID_ARGUMENT, "nf_set_large_calls: '%s' is not one of auto, pipelined, two_pass, two_pass_streamed",
                     mode);
     __atomic_store_n(&g_mode, m, __ATOMIC_RELAXED);
     return NF_OK;
 }
 
-extern "C" const char *nf_large_calls(void) { return pipelined_large_calls() ? "pipelined" : "two_pass"; }
+extern "C" const char *nf_large_calls(void) { return kModeNames[effective_mode()]; }

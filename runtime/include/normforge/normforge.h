@@ -131,13 +131,15 @@ nf_status nf_limit_cpu_variant(const char *max_variant);
 /* How nf_rms_norm runs calls too large to stay in cache (4 MiB of output and more, in rows of
    8 KiB and more), process-wide: "pipelined" (one kernel call per row that writes it while it
    sums the next: each row is read from memory once), "two_pass" (the row blocks' kernels, which
-   re-read each row from cache and stream fp32/fp16 output past the cache), or NULL/""/"auto"
-   (the default: two_pass on the AVX-512 feature levels, pipelined on the others; README
-   "Large calls" gives the measurements). Results are bitwise the same either way. The
+   re-read each row from cache and, in the large class in fp32 and fp16, stream the output past
+   the cache), "two_pass_streamed" (two_pass for the calls whose kernel streams the output,
+   pipelined for the others), or NULL/""/"auto" (the default: pipelined below the AVX-512
+   feature levels; at them two_pass_streamed on Intel CPUs and two_pass on others; README
+   "Large calls" gives the measurements). Results are bitwise the same in every mode. The
    environment variable NF_LARGE_CALLS sets the same at start-up (an unknown value there is
    ignored, as NF_MAX_CPU_VARIANT's). */
 nf_status nf_set_large_calls(const char *mode);
-/* What such calls run now: "pipelined" or "two_pass". */
+/* The mode in effect now, auto resolved: "pipelined", "two_pass" or "two_pass_streamed". */
 const char *nf_large_calls(void);
 /* Threads the kernels may use: n >= 1, or 0 for all cores. Process-wide. */
 void nf_set_num_threads(int n);
