@@ -58,7 +58,7 @@ int main(int argc, char **argv) {
     bench->add_flag("--warm", bopt.warm, "Reuse one buffer set (cache-resident shapes stay in cache)");
     bench->add_flag("--levels", bopt.levels, "Also time NormForge at each lower compiled x86 feature level");
     bench->add_flag("--other-large-calls", bopt.other_large_calls,
-                    "Also time NormForge in the large-call mode it does not run in (normforge@pipelined or @two_pass)");
+                    "Also time NormForge in each large-call mode it does not run in (normforge@pipelined, @two_pass, @two_pass_streamed)");
     bench->add_option("--corrupt", bopt.corrupt, "Test hook: corrupt this implementation's output")
         ->group("");
     bench->add_flag("--quick", quick, "Short run: 1x4096 64x4096 4096x4096, 5 repetitions");

@@ -29,6 +29,14 @@ std::vector<std::string> quick_shapes() { return {"1x4096", "64x4096", "4096x409
 
 namespace {
 
+// A table column's heading, 13 characters: NormForge's other runs ("normforge@avx2",
+// "normforge@two_pass_streamed") keep the part after "normforge" ("@avx2", "@two_pass_str").
+std::string column_name(const std::string &name) {
+    const std::string prefix = "normforge@";
+    const std::string n = name.compare(0, prefix.size(), prefix) == 0 ? name.substr(prefix.size() - 1) : name;
+    return n.substr(0, 13);
+}
+
 constexpr float kEps = 1e-6f;
 constexpr size_t kRotateBytes = size_t(64) << 20;  // rotate buffer sets over this many bytes
 constexpr int64_t kOrtMinElements = int64_t(1) << 20;
@@ -241,7 +249,7 @@ int run_bench(const BenchOptions &opt) {
         std::printf("\n%s: GB/s (%s, median); '-' = not run (see notes below)\n%-16s", op.c_str(),
                     op != "rms_norm_residual" ? "x read + y written" : "x and residual read, residual and y written",
                     "case");
-        for (auto &r : all_rows[first]) std::printf(" %13s", r.name.substr(0, 13).c_str());
+        for (auto &r : all_rows[first]) std::printf(" %13s", column_name(r.name).c_str());
         std::printf("\n");
         for (size_t k = first; k < all_rows.size() && case_ops[k] == op; k++) {
             std::printf("%-16s", case_names[k].c_str());
@@ -265,7 +273,7 @@ int run_bench(const BenchOptions &opt) {
         // Table 2: NormForge's speed-up over each (time ratio, same run).
         std::printf("\n%s: NormForge speed-up vs each (their median time / NormForge's; > 1 = NormForge faster)\n%-16s",
                     op.c_str(), "case");
-        for (auto &r : all_rows[first]) if (r.name != "normforge") std::printf(" %13s", r.name.substr(0, 13).c_str());
+        for (auto &r : all_rows[first]) if (r.name != "normforge") std::printf(" %13s", column_name(r.name).c_str());
         std::printf("\n");
         for (size_t k = first; k < all_rows.size() && case_ops[k] == op; k++) {
             std::printf("%-16s", case_names[k].c_str());

@@ -238,7 +238,7 @@ std::vector<Impl> make_layer_norm_impls(CaseData *cd, float eps) {
     return v;
 }
 
-// rms_norm: NormForge (and its lower levels, its other large-call mode), the copy floors, the baselines, Halide's
+// rms_norm: NormForge (and its lower levels, its other large-call modes), the copy floors, the baselines, Halide's
 // autoschedulers and the peers.
 std::vector<Impl> make_norm_impls(CaseData *cd, float eps, bool levels, bool other_large_calls) {
     std::vector<Impl> v;
@@ -267,15 +267,17 @@ std::vector<Impl> make_norm_impls(CaseData *cd, float eps, bool levels, bool oth
         }
     }
     if (other_large_calls) {
-        // The same calls in the mode this process does not run (same bits; only calls of 4 MiB
+        // The same calls in each mode this process does not run (same bits; only calls of 4 MiB
         // of output and more, in rows of 8 KiB and more, take another path).
         const std::string mode = nf_large_calls();
-        const char *other = mode == "pipelined" ? "two_pass" : "pipelined";
-        v.push_back({std::string("normforge@") + other, "normforge", true, "ok", [nf, mode, other](int s) {
-                         nf_set_large_calls(other);
-                         nf(s);
-                         nf_set_large_calls(mode.c_str());
-                     }});
+        for (const char *other : {"pipelined", "two_pass", "two_pass_streamed"}) {
+            if (mode == other) continue;
+            v.push_back({std::string("normforge@") + other, "normforge", true, "ok", [nf, mode, other](int s) {
+                             nf_set_large_calls(other);
+                             nf(s);
+                             nf_set_large_calls(mode.c_str());
+                         }});
+        }
     }
     v.push_back({"memcpy", "floor", false, "ok", [cd](int s) { std::memcpy(cd->ys[s].get(), cd->xs[s].get(), cd->bytes); }});
     v.push_back({"ntcopy", "floor", false, "ok", [cd](int s) { stream_copy(cd->ys[s].get(), cd->xs[s].get(), cd->bytes); }});

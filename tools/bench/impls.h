@@ -49,7 +49,7 @@ struct Impl {
 };
 
 // Every implementation for this case, in table order. `levels`: NormForge at each lower level;
-// `other_large_calls`: NormForge in the large-call mode (nf_set_large_calls) it does not run in.
+// `other_large_calls`: NormForge in each large-call mode (nf_set_large_calls) it does not run in.
 // For rms_norm_residual: the fused call, add + nf_rms_norm, and the copy floor. For layer_norm:
 // NormForge's LayerNorm, NormForge's RMSNorm on the same data (the comparison), the floors,
 // the naive loop, the autoschedulers and the peers' LayerNorm.

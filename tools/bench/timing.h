@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <random>
 #include <vector>
 
 namespace nfbench {
@@ -37,9 +38,13 @@ inline Stats summarize(std::vector<double> v) {
 // driven in another process, which reports its own clock).
 using SelfTimedBatch = std::function<double(int iters)>;
 
-// Times every batch `reps` times, interleaved (b0 b1 b2 b0 b1 b2 ...), so that a noisy moment on
-// a shared machine hits all of them alike. Each is calibrated first (a warm-up batch of one call,
-// then one timed call sets the batch size). A batch that fails gives median_s < 0.
+// Times every batch `reps` times, interleaved, so that a noisy moment on a shared machine hits
+// all of them alike; the first repetition in the given order, each later one in another
+// (a shuffle with a fixed seed per repetition, the same in every run), so that no batch always
+// runs first or right after the same other one (what a peer leaves behind, such as a thread
+// pool still spinning or a lower clock after wide vector code, would otherwise always cost the
+// same one). Each is calibrated first (a warm-up batch of one call, then one timed call sets the
+// batch size). A batch that fails gives median_s < 0.
 inline std::vector<Stats> time_interleaved_batches(const std::vector<SelfTimedBatch> &batches, int reps,
                                                    double batch_s) {
     std::vector<int> iters;
@@ -51,13 +56,20 @@ inline std::vector<Stats> time_interleaved_batches(const std::vector<SelfTimedBa
         iters.push_back(failed[i] ? 1 : std::max(1, int(std::min(1e6, batch_s / std::max(one, 1e-9)))));
     }
     std::vector<std::vector<double>> samples(batches.size());
-    for (int r = 0; r < reps; r++)
-        for (size_t i = 0; i < batches.size(); i++) {
+    std::vector<size_t> order(batches.size());
+    for (size_t i = 0; i < order.size(); i++) order[i] = i;
+    for (int r = 0; r < reps; r++) {
+        if (r > 0) {
+            std::mt19937 rng{static_cast<uint32_t>(r)};
+            std::shuffle(order.begin(), order.end(), rng);
+        }
+        for (size_t i : order) {
             if (failed[i]) continue;
             double t = batches[i](iters[i]);
             if (t < 0) failed[i] = true;
             else samples[i].push_back(t);
         }
+    }
     std::vector<Stats> out;
     for (size_t i = 0; i < batches.size(); i++) {
         out.push_back(summarize(samples[i]));
