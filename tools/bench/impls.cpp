@@ -1,6 +1,7 @@
 #include "impls.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -268,14 +269,17 @@ std::vector<Impl> make_norm_impls(CaseData *cd, float eps, bool levels, bool oth
     }
     if (other_large_calls) {
         // The same calls in each mode this process does not run (same bits; only calls of 4 MiB
-        // of output and more, in rows of 8 KiB and more, take another path).
+        // of output and more, in rows of 8 KiB and more, take another path). Afterwards the
+        // process's own setting comes back as the library read it at start-up (NF_LARGE_CALLS,
+        // an unknown value meaning auto), not the mode auto resolved to: the --levels rows
+        // must still see auto.
         const std::string mode = nf_large_calls();
         for (const char *other : {"pipelined", "two_pass", "two_pass_streamed"}) {
             if (mode == other) continue;
-            v.push_back({std::string("normforge@") + other, "normforge", true, "ok", [nf, mode, other](int s) {
+            v.push_back({std::string("normforge@") + other, "normforge", true, "ok", [nf, other](int s) {
                              nf_set_large_calls(other);
                              nf(s);
-                             nf_set_large_calls(mode.c_str());
+                             if (nf_set_large_calls(std::getenv("NF_LARGE_CALLS")) != NF_OK) nf_set_large_calls(nullptr);
                          }});
         }
     }
