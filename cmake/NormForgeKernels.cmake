@@ -62,14 +62,14 @@ set(NF_HALIDE_TYPE_f32 float32)
 set(NF_HALIDE_TYPE_f16 float16)
 set(NF_HALIDE_TYPE_bf16 bfloat16)
 # bf16p: bf16 kernels that read and write two values at a time as 32-bit words
-# (generators/bf16_pairs.h; generator param pairs=true): on AVX2 and SSE4.1, Halide's bf16 casts
-# cost more than the memory traffic. x86-64 only, for the ops below, compiled for the targets
-# below only (the runtime uses them on those feature levels, for rows of even length and stride
-# on 4-byte boundaries; AVX-512 CPUs keep the bf16 kernels). Knobs: the db's bf16p entry, else
-# bf16's.
+# (generators/bf16_pairs.h; generator param pairs=true): Halide's bf16 casts cost more than the
+# memory traffic on every x86 level. x86-64 only, for the ops below, compiled for the targets
+# below (one AVX-512 target serves all three AVX-512 levels: the pair kernels use no newer
+# instruction); the runtime uses them for rows of even length and stride on 4-byte boundaries.
+# Knobs: the db's bf16p entry, else bf16's.
 set(NF_HALIDE_TYPE_bf16p bfloat16)
 set(NF_PAIR_OPS rms_norm rms_norm_pipelined rms_norm_residual)
-set(NF_PAIR_TARGETS x86-64-linux-avx2-fma-f16c x86-64-linux-sse41)
+set(NF_PAIR_TARGETS x86-64-linux-avx512_skylake x86-64-linux-avx2-fma-f16c x86-64-linux-sse41)
 
 # Knobs the runtime applies itself (not generator params): stream_rows = rows per tile that a
 # large call normalizes into a cache-resident buffer and streams to y (0 = direct stores).

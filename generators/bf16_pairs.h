@@ -1,8 +1,9 @@
 // bf16 values read and written two at a time, as 32-bit words ("pairs"). Algorithm only.
 //
-// Why: on AVX2 and SSE4.1, Halide widens a bf16 vector to fp32 with vpmovzxwd and narrows it
-// back with a pack and a cross-lane permute, and a bf16 kernel spends more on that than on its
-// memory traffic (README: "bf16 on AVX2"). A 32-bit word of a bf16 row holds columns 2p (low
+// Why: Halide widens a bf16 vector to fp32 with vpmovzxwd (plus a shift) and narrows it back with
+// a pack and a cross-lane permute (AVX2, SSE4.1) or vpmovdw (AVX-512), all on the shuffle port,
+// and a bf16 kernel spends more on that than on its memory traffic (README: "bf16: the pair
+// kernels"). A 32-bit word of a bf16 row holds columns 2p (low
 // half) and 2p + 1 (high half); each becomes an fp32 value with one integer op, and two rounded
 // values become one word again with a shift, a mask and an or: no shuffles at all.
 //

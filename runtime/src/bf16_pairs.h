@@ -1,8 +1,8 @@
 // bf16 calls on the pair kernels (generators/bf16_pairs.h, the kernel dtype NF_bf16p): the same
-// bits as the bf16 kernels, faster where Halide's bf16 casts are expensive (AVX2 and SSE4.1; the
-// pair kernels are compiled for those levels only). A pair kernel sees a bf16 matrix as an fp32
-// one of cols / 2 columns, so its rows must have an even length and stride and start on 4-byte
-// boundaries; other calls, and CPUs running an AVX-512 level, use the bf16 kernels.
+// bits as the bf16 kernels, faster because Halide's bf16 casts are expensive (every x86 level; the
+// pair kernels are x86-64 only). A pair kernel sees a bf16 matrix as an fp32 one of cols / 2
+// columns, so its rows must have an even length and stride and start on 4-byte boundaries; other
+// calls, and AArch64, use the bf16 kernels.
 #pragma once
 
 #include <cstdint>
@@ -11,8 +11,8 @@
 
 namespace normforge {
 
-// Whether the feature level the kernels run at (the CPU's, capped by nf_limit_cpu_variant) is
-// one the pair kernels are compiled for. Defined in cpu_variant.cpp (false on AArch64).
+// Whether the pair kernels are compiled for this architecture: every x86-64 feature level (true),
+// not AArch64 (false). Defined in cpu_variant.cpp.
 bool bf16_pairs_level();
 
 inline bool aligned4(const void *p) { return (reinterpret_cast<uintptr_t>(p) & 3) == 0; }
