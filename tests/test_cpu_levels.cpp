@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "normforge/normforge.h"
 
 #if !defined(__aarch64__)
+#include <cpuid.h>
+
 #include "runtime/src/x86_levels.h"
 
 namespace {
@@ -90,6 +93,17 @@ TEST(CpuLevels, DispatchNeverExceedsThisCpu) {
             if (std::string(cap) == names[i] && i < expected) expected = i;
     }
     EXPECT_STREQ(nf_cpu_variant(), names[expected]);
+}
+
+// The vendor that the library reads with the level bits (the large-call rule's input) is the
+// one CPUID leaf 0 names, read here separately; the zero-filled record says "not Intel".
+TEST(CpuLevels, VendorReadWithTheLevelBits) {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    ASSERT_TRUE(__get_cpuid(0, &a, &b, &c, &d));
+    char v[13] = {};
+    std::memcpy(v, &b, 4), std::memcpy(v + 4, &d, 4), std::memcpy(v + 8, &c, 4);
+    EXPECT_EQ(normforge::read_x86_cpuid().intel, std::string(v) == "GenuineIntel") << "vendor " << v;
+    EXPECT_FALSE(X86CpuidBits{}.intel);
 }
 
 }  // namespace

@@ -21,7 +21,9 @@ using namespace normforge;
 X86CpuidBits normforge::read_x86_cpuid() {
     X86CpuidBits b;
     unsigned a = 0, bx = 0, c = 0, d = 0;
-    const unsigned max_leaf = __get_cpuid_max(0, nullptr);
+    const unsigned max_leaf = __get_cpuid(0, &a, &bx, &c, &d) ? a : 0;
+    // "GenuineIntel" in EBX, EDX, ECX.
+    b.intel = max_leaf > 0 && bx == 0x756e6547u && d == 0x49656e69u && c == 0x6c65746eu;
     if (max_leaf >= 1 && __get_cpuid(1, &a, &bx, &c, &d)) b.leaf1_ecx = c;
     if (max_leaf >= 7) {
         __cpuid_count(7, 0, a, bx, c, d);
@@ -58,18 +60,22 @@ int g_max_level = kNumLevels - 1;  // no cap
 #if defined(__aarch64__)
 int host_level() { return kNumLevels - 1; }  // Halide's runtime reads the hwcaps
 #else
-// Read on first use (no function-local static: the library links without libstdc++'s guards);
-// two threads racing here both compute the same value.
-int g_host_level = -1;
-int host_level() {
-    int level = __atomic_load_n(&g_host_level, __ATOMIC_RELAXED);
-    if (level < 0) {
-        level = x86_level_from_cpuid(read_x86_cpuid());
+// This CPU's level (bits 0-7) and whether it is an Intel CPU (bit 8), from one CPUID read on first
+// use (CPUID traps to the hypervisor in a VM; no function-local static: the library links without
+// libstdc++'s guards); two threads racing here both compute the same value.
+int g_host_info = -1;
+int host_info() {
+    int info = __atomic_load_n(&g_host_info, __ATOMIC_RELAXED);
+    if (info < 0) {
+        const X86CpuidBits bits = read_x86_cpuid();
+        int level = x86_level_from_cpuid(bits);
         if (level < 0) level = 0;  // below SSE4.1: the baseline is all there is
-        __atomic_store_n(&g_host_level, level, __ATOMIC_RELAXED);
+        info = level | (bits.intel ? 0x100 : 0);
+        __atomic_store_n(&g_host_info, info, __ATOMIC_RELAXED);
     }
-    return level;
+    return info;
 }
+int host_level() { return host_info() & 0xFF; }
 #endif
 
 // The level the kernels run at: this CPU's, capped by nf_limit_cpu_variant / NF_MAX_CPU_VARIANT.
@@ -162,16 +168,7 @@ bool intel_cpu() {
 #if defined(__aarch64__)
     return false;
 #else
-    // Read once (CPUID traps to the hypervisor in a VM); racing threads store the same value.
-    static int g_intel = -1;  // a plain static int: no guard (see host_level)
-    int intel = __atomic_load_n(&g_intel, __ATOMIC_RELAXED);
-    if (intel < 0) {
-        unsigned a = 0, b = 0, c = 0, d = 0;
-        // "GenuineIntel" in EBX, EDX, ECX.
-        intel = __get_cpuid(0, &a, &b, &c, &d) && b == 0x756e6547u && d == 0x49656e69u && c == 0x6c65746eu;
-        __atomic_store_n(&g_intel, intel, __ATOMIC_RELAXED);
-    }
-    return intel == 1;
+    return (host_info() & 0x100) != 0;
 #endif
 }
 }  // namespace normforge

@@ -22,6 +22,7 @@ struct X86CpuidBits {
     uint32_t leaf7_1_eax = 0;     // CPUID(7, 1).EAX
     uint32_t ext1_ecx = 0;        // CPUID(0x80000001).ECX
     uint64_t xcr0 = 0;            // XGETBV(0), when CPUID(1).ECX.OSXSAVE
+    bool intel = false;           // CPUID(0) vendor "GenuineIntel" (large_calls.cpp's auto rule)
 };
 
 // Levels as in cpu_variant.cpp: 0 sse41, 1 avx2, 2 avx512_skylake, 3 avx512_zen4,
