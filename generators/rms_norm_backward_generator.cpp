@@ -37,6 +37,7 @@ public:
     GeneratorParam<int> rows_per_task{"rows_per_task", 1};
     GeneratorParam<int> parallel{"parallel", 0};
     GeneratorParam<int> unroll{"unroll", 1};
+    GeneratorParam<std::string> level_knobs{"level_knobs", ""};  // per-level knobs (schedules/knobs.h)
     GeneratorParam<int> rows_per_block{"rows_per_block", 4};  // CUDA only
     GeneratorParam<int> stage{"stage", 0};                    // CUDA only
     GeneratorParam<int> out_unroll{"out_unroll", 1};          // CUDA only
@@ -84,6 +85,7 @@ public:
             return;
         }
         CpuKnobs k{vec_mult, rows_per_task, parallel, unroll};
+        if (!apply_level_knobs_or_report("rms_norm_backward", k, level_knobs, get_target())) std::exit(1);
         if (!serial_knobs_ok("rms_norm_backward", k, get_target())) std::exit(1);
         schedule_rms_norm_backward_cpu(f, dx, k, get_target());
     }
@@ -96,6 +98,7 @@ public:
     GeneratorParam<int> rows_per_task{"rows_per_task", 1};
     GeneratorParam<int> parallel{"parallel", 0};
     GeneratorParam<int> unroll{"unroll", 1};
+    GeneratorParam<std::string> level_knobs{"level_knobs", ""};  // per-level knobs (schedules/knobs.h)
 
     Input<Halide::Buffer<>> dy{"dy", 2};
     Input<Halide::Buffer<>> x{"x", 2};
@@ -119,6 +122,7 @@ public:
         dw.set_estimates({{0, 4096}});
         if (using_autoscheduler()) return;
         CpuKnobs k{vec_mult, rows_per_task, parallel, unroll};
+        if (!apply_level_knobs_or_report("rms_norm_dweight", k, level_knobs, get_target())) std::exit(1);
         if (!serial_knobs_ok("rms_norm_dweight", k, get_target())) std::exit(1);
         schedule_rms_norm_dweight_cpu(dwf, rows, k, get_target());
     }

@@ -37,6 +37,7 @@ public:
     GeneratorParam<int> rows_per_task{"rows_per_task", 4};
     GeneratorParam<int> parallel{"parallel", 1};
     GeneratorParam<int> unroll{"unroll", 1};
+    GeneratorParam<std::string> level_knobs{"level_knobs", ""};  // per-level knobs (schedules/knobs.h)
     GeneratorParam<int> rows_per_block{"rows_per_block", 4};  // CUDA only
     GeneratorParam<int> stage{"stage", 0};                    // CUDA only
     GeneratorParam<int> out_unroll{"out_unroll", 1};          // CUDA only
@@ -143,6 +144,7 @@ public:
             return;
         }
         CpuKnobs k{vec_mult, rows_per_task, parallel, unroll};
+        if (!apply_level_knobs_or_report("rms_norm", k, level_knobs, get_target())) std::exit(1);
         if (!check_knobs_or_report("rms_norm", k, get_target())) std::exit(1);
         if (residual_out && k.parallel != 0) {
             std::fprintf(stderr, "rms_norm generator: the fused op's CPU kernel is serial (parallel must be 0: "

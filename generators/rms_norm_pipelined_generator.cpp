@@ -28,6 +28,7 @@ public:
     GeneratorParam<int> rows_per_task{"rows_per_task", 1};
     GeneratorParam<int> parallel{"parallel", 0};
     GeneratorParam<int> unroll{"unroll", 1};
+    GeneratorParam<std::string> level_knobs{"level_knobs", ""};  // per-level knobs (schedules/knobs.h)
 
     Input<float> eps{"eps"};
     Input<Halide::Buffer<>> x{"x", 2};
@@ -75,6 +76,7 @@ public:
 
         if (using_autoscheduler()) return;
         CpuKnobs k{vec_mult, rows_per_task, parallel, unroll};
+        if (!apply_level_knobs_or_report("rms_norm_pipelined", k, level_knobs, get_target())) std::exit(1);
         if (!check_knobs_or_report("rms_norm_pipelined", k, get_target())) std::exit(1);
         if (k.parallel != 0) {
             std::fprintf(stderr, "rms_norm_pipelined generator: the kernel is serial (parallel must be 0)\n");

@@ -2,6 +2,7 @@
 // (as generator params), what schedules/db/*.json stores, and what a tuner searches.
 #pragma once
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -81,6 +82,49 @@ inline int *knob_field(CpuKnobs &k, const std::string &name) {
     if (name == "unroll") return &k.unroll;
     if (name == "stream_rows") return &k.stream_rows;
     return nullptr;
+}
+
+// Knobs that differ per x86 feature level: a db entry's "avx512" / "avx2" / "sse41" member
+// overrides its knobs on that level's targets. The build passes them to the generator as one
+// param, level_knobs = "LEVEL:knob:value:knob:value" groups joined by '+', e.g.
+// "avx512:vec_mult:2:unroll:1". Only the knobs that change the kernel's code may differ
+// (vec_mult, rows_per_task, unroll): parallel and stream_rows are what the runtime relies on,
+// the same at every level.
+inline const char *const kKnobLevels[] = {"avx512", "avx2", "sse41"};
+
+// Applies the groups of `spec` named `level` to k; false (and *err) if spec is malformed, names
+// an unknown level or a knob that may not differ per level.
+inline bool apply_level_knobs(CpuKnobs &k, const std::string &spec, const std::string &level, std::string *err) {
+    auto split = [](const std::string &s, char sep) {
+        std::vector<std::string> out;
+        size_t start = 0;
+        for (;;) {
+            size_t end = s.find(sep, start);
+            out.push_back(s.substr(start, end == std::string::npos ? std::string::npos : end - start));
+            if (end == std::string::npos) return out;
+            start = end + 1;
+        }
+    };
+    if (spec.empty()) return true;
+    for (const std::string &group : split(spec, '+')) {
+        std::vector<std::string> t = split(group, ':');
+        bool known = false;
+        for (const char *l : kKnobLevels) known = known || t[0] == l;
+        if (!known) return *err = "unknown level '" + t[0] + "' in level_knobs '" + spec + "'", false;
+        if (t.size() < 3 || t.size() % 2 == 0)
+            return *err = "level_knobs group '" + group + "' is not LEVEL:knob:value[:knob:value...]", false;
+        for (size_t i = 1; i < t.size(); i += 2) {
+            if (t[i] != "vec_mult" && t[i] != "rows_per_task" && t[i] != "unroll")
+                return *err = "knob '" + t[i] + "' may not differ per level (only vec_mult, rows_per_task, unroll)",
+                       false;
+            char *end = nullptr;
+            long v = std::strtol(t[i + 1].c_str(), &end, 10);
+            if (t[i + 1].empty() || *end != '\0' || v < 1 || v > 1024)
+                return *err = "level_knobs value '" + t[i + 1] + "' of " + t[i] + " is not a positive integer", false;
+            if (t[0] == level) *knob_field(k, t[i]) = int(v);
+        }
+    }
+    return true;
 }
 
 // Every point of the space that satisfies the restrictions, in a fixed order (what the tuner

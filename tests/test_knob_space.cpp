@@ -71,3 +71,42 @@ TEST(KnobSpace, RestrictionsRejectWhatTheGeneratorsReject) {
 }
 
 }  // namespace
+
+namespace {
+
+// The db's per-level knobs (apply_level_knobs): only the named level's groups apply, only
+// vec_mult, rows_per_task and unroll may differ, and a malformed spec is refused with a reason.
+TEST(KnobSpace, PerLevelKnobs) {
+    const std::string spec = "avx512:vec_mult:2:unroll:4+avx2:rows_per_task:8";
+    CpuKnobs base;
+    base.vec_mult = 4, base.rows_per_task = 1, base.unroll = 1, base.parallel = 0, base.stream_rows = 2;
+    std::string err;
+    CpuKnobs k = base;
+    ASSERT_TRUE(apply_level_knobs(k, spec, "avx512", &err)) << err;
+    EXPECT_EQ(k.vec_mult, 2);
+    EXPECT_EQ(k.unroll, 4);
+    EXPECT_EQ(k.rows_per_task, 1);
+    EXPECT_EQ(k.parallel, 0);
+    EXPECT_EQ(k.stream_rows, 2);
+    k = base;
+    ASSERT_TRUE(apply_level_knobs(k, spec, "avx2", &err)) << err;
+    EXPECT_EQ(k.vec_mult, 4);
+    EXPECT_EQ(k.rows_per_task, 8);
+    k = base;
+    ASSERT_TRUE(apply_level_knobs(k, spec, "sse41", &err)) << err;
+    EXPECT_EQ(key(k), key(base));
+    ASSERT_TRUE(apply_level_knobs(k, spec, "", &err)) << err;  // AArch64: no level
+    EXPECT_EQ(key(k), key(base));
+    ASSERT_TRUE(apply_level_knobs(k, "", "avx512", &err));
+    EXPECT_EQ(key(k), key(base));
+    for (const char *bad : {"avx999:vec_mult:2", "avx512:parallel:1", "avx512:stream_rows:4", "avx512:vec_mult",
+                            "avx512:vec_mult:0", "avx512:vec_mult:x", "avx512:vec_mult:2:unroll", "avx512",
+                            "avx512:vec_mult:2+"}) {
+        err.clear();
+        k = base;
+        EXPECT_FALSE(apply_level_knobs(k, bad, "avx512", &err)) << bad;
+        EXPECT_FALSE(err.empty()) << bad;
+    }
+}
+
+}  // namespace

@@ -55,6 +55,50 @@ test "$before" = "$after"
 grep -q "wrote $tmp/res.json" "$tmp/run5.txt"
 if grep -q '"status": "wrong' "$tmp/res.jsonl"; then echo "fused candidate rejected as wrong"; exit 1; fi
 grep -q '"status": "ok' "$tmp/res.jsonl"
+# --per-level: the winner goes in as the entry's member for this CPU's level (avx512, avx2 or
+# sse41) with vec_mult, rows_per_task and unroll only; the family-wide knobs stay. Without a
+# family-wide entry nothing is written (no empty entry either); not for AArch64 targets.
+cp "$tmp/res.json" "$tmp/res-before.json"
+"$normforge" tune --op rms_norm_residual --dtype bf16 --shapes 5x300 --trials 1 --reps 3 --budget 60s \
+    --no-baselines --per-level --log "$tmp/res.jsonl" --out "$tmp/res.json" | tee "$tmp/run5l.txt"
+"$python" - "$tmp/res-before.json" "$tmp/res.json" <<'PY'
+import json, sys
+before = json.load(open(sys.argv[1]))["x86-64"]["rms_norm_residual"]["bf16"]["small"]
+after = json.load(open(sys.argv[2]))["x86-64"]["rms_norm_residual"]["bf16"]["small"]
+levels = [l for l in ("avx512", "avx2", "sse41") if l in after]
+assert len(levels) == 1, after
+lv = after.pop(levels[0])
+assert sorted(k for k in lv if not k.startswith("_")) == ["rows_per_task", "unroll", "vec_mult"], lv
+assert "_tuned" in lv, lv
+assert after == before, (after, before)
+print("per-level entry OK:", levels[0], lv)
+PY
+"$normforge" tune --op rms_norm_residual --dtype bf16 --shapes 5x300 --trials 1 --reps 3 --budget 60s \
+    --no-baselines --per-level --log "$tmp/res.jsonl" --out "$tmp/fresh.json" | tee "$tmp/run5m.txt"
+grep -q "no family-wide entry" "$tmp/run5m.txt"
+if grep -q null "$tmp/fresh.json"; then echo "--per-level wrote an empty entry"; exit 1; fi
+if "$normforge" tune --target arm-64-linux --per-level --shapes 4x256 --budget 10s --no-baselines \
+    --out "$tmp/arm-pl.json" 2> "$tmp/arm-pl.txt"; then
+  echo "--per-level was accepted for an AArch64 target"; exit 1
+fi
+grep -q "per-level is for x86-64" "$tmp/arm-pl.txt"
+# The generator applies a level's knobs on that level's targets only: vec_mult=4 gives 64-lane
+# vectors on AVX-512 and 32-lane ones on AVX2; "avx512:vec_mult:1" makes the AVX-512 kernel's 16
+# lanes and leaves the AVX2 one alone. A knob the runtime relies on may not differ per level.
+gen_stmt() {  # target, extra params...
+  local t=$1; shift
+  "$generator" -g rms_norm -f lk -o "$tmp" -e stmt "target=$t-large_buffers" op=rms_norm dtype=float32 \
+      weight_mode=scale rounding=once vec_mult=4 "$@"
+}
+gen_stmt x86-64-linux-avx512_skylake; grep -q "x64" "$tmp/lk.stmt"
+gen_stmt x86-64-linux-avx512_skylake level_knobs=avx512:vec_mult:1
+if grep -q "x64" "$tmp/lk.stmt"; then echo "avx512 level knobs not applied"; exit 1; fi
+grep -q "x16" "$tmp/lk.stmt"
+gen_stmt x86-64-linux-avx2-fma-f16c level_knobs=avx512:vec_mult:1; grep -q "x32" "$tmp/lk.stmt"
+if gen_stmt x86-64-linux-avx2-fma-f16c level_knobs=avx512:parallel:1 2> "$tmp/lk.txt"; then
+  echo "a per-level parallel knob was accepted"; exit 1
+fi
+grep -q "may not differ per level" "$tmp/lk.txt"
 for op in rms_norm_backward rms_norm_dweight; do
   "$normforge" tune --op $op --dtype bf16 --shapes 3x300,200x257 --trials 2 --reps 3 --budget 60s \
       --strategy exhaustive --no-baselines --corrupt-candidate 1 --log "$tmp/$op.jsonl" --out "$tmp/bw.json" \

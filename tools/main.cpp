@@ -98,6 +98,9 @@ int main(int argc, char **argv) {
     tune->add_option("--threads", topt.threads, "Threads for the candidates")->check(CLI::PositiveNumber);
     tune->add_option("--reps", topt.reps, "Timed repetitions (median)")->check(CLI::PositiveNumber);
     tune->add_flag("--warm", topt.warm, "Reuse one buffer set (cache-resident shapes stay in cache)");
+    tune->add_flag("--per-level", topt.per_level,
+                   "x86-64: write each winner's vec_mult, rows_per_task and unroll as the db entry's member for "
+                   "the tuned target's feature level (avx512, avx2 or sse41), keeping the family-wide knobs");
     tune->add_option("--runner", topt.runner, "Command that runs a candidate, e.g. 'qemu-aarch64 -L /usr/aarch64-linux-gnu'");
     tune->add_option("--seed", topt.seed, "Random seed of the sampling strategies");
     tune->add_flag("--no-baselines", topt.no_baselines, "Skip Halide's autoschedulers")->group("");

@@ -51,16 +51,33 @@ std::string knob_text(const CpuKnobs &k) {
     return os.str();
 }
 
-normforge::CpuKnobs parse_knobs(const std::string &text) {
+// The knobs of a manifest entry's text ("k=v ..."), with its per-level knobs ("avx512.k=v") for
+// `level` applied (the kernel the build compiled for a target of that level).
+normforge::CpuKnobs parse_knobs(const std::string &text, const std::string &level) {
     normforge::CpuKnobs k;
     std::istringstream is(text);
     std::string kv;
+    std::vector<std::string> overrides;
     while (is >> kv) {
         size_t eq = kv.find('=');
         if (eq == std::string::npos) continue;
-        if (int *f = normforge::knob_field(k, kv.substr(0, eq))) *f = std::atoi(kv.c_str() + eq + 1);
+        std::string key = kv.substr(0, eq);
+        if (!level.empty() && key.rfind(level + ".", 0) == 0) {
+            overrides.push_back(kv.substr(level.size() + 1));
+            continue;
+        }
+        if (int *f = normforge::knob_field(k, key)) *f = std::atoi(kv.c_str() + eq + 1);
     }
+    for (const std::string &o : overrides)
+        if (int *f = normforge::knob_field(k, o.substr(0, o.find('=')))) *f = std::atoi(o.c_str() + o.find('=') + 1);
     return k;
+}
+
+// The per-level knob group (schedules/knobs.h) of an x86 Halide target: avx512, avx2 or sse41.
+std::string knob_level_of(const std::string &target) {
+    if (target.find("avx512") != std::string::npos) return "avx512";
+    if (target.find("avx2") != std::string::npos) return "avx2";
+    return "sse41";
 }
 
 std::string tunable_ops() {
@@ -159,6 +176,8 @@ bool Tuner::setup(std::string *err) {
     } else {
         return *err = "target '" + t + "' is not supported (x86-64-linux-..., arm-64-linux[-arm_fp16])", false;
     }
+    if (opt.per_level && family != "x86-64")
+        return *err = "--per-level is for x86-64 targets (the levels avx512, avx2, sse41)", false;
     halide_target = t + (t.find("large_buffers") == std::string::npos ? "-large_buffers" : "");
     const bool cross = family != (std::string(nf_cpu_variant()).rfind("arm64", 0) == 0 ? "arm-64" : "x86-64");
     if (cross && opt.runner.empty())
@@ -447,7 +466,8 @@ int run_tune(const TuneOptions &o) {
         for (size_t i = 0; i < nftools::kManifestSize; i++) {
             const nftools::ManifestEntry &e = nftools::kManifest[i];
             if (T.family == e.family && std::string(e.name) == kname_prefix + cls) {
-                Candidate c{"default", "", parse_knobs(e.knobs), cls};
+                Candidate c{"default", "", parse_knobs(e.knobs, T.family == "x86-64" ? knob_level_of(T.target) : ""),
+                            cls};
                 defaults.push_back(c);
             }
         }
@@ -470,6 +490,21 @@ int run_tune(const TuneOptions &o) {
         space.erase(std::remove_if(space.begin(), space.end(),
                                    [](const CpuKnobs &k) { return k.parallel != 0 || k.rows_per_task != 1; }),
                     space.end());
+    if (o.per_level && !defaults.empty()) {
+        // A level may change vec_mult, rows_per_task and unroll only: search those, at the
+        // parallel and stream_rows of the entries (when the tuned classes agree on them).
+        bool same = true;
+        for (const Candidate &d : defaults)
+            same = same && d.knobs.parallel == defaults[0].knobs.parallel &&
+                   d.knobs.stream_rows == defaults[0].knobs.stream_rows;
+        const CpuKnobs f = defaults[0].knobs;
+        if (same)
+            space.erase(std::remove_if(space.begin(), space.end(),
+                                       [&](const CpuKnobs &k) {
+                                           return k.parallel != f.parallel || k.stream_rows != f.stream_rows;
+                                       }),
+                        space.end());
+    }
     std::string strategy = o.strategy;
     // About 3 s a candidate here (generator + link + run): a space that fits the budget is
     // searched exhaustively, a larger one by successive halving over a random sample.
@@ -611,12 +646,36 @@ int run_tune(const TuneOptions &o) {
         if (!db.get("comment"))
             db.set("comment", Json::string("Tuned knobs written by normforge tune (see README); the build prefers "
                                            "these over defaults.json. Keys starting with _ are notes."));
+        const std::string level = o.per_level ? knob_level_of(T.target) : "";
+        std::vector<Candidate> written;
         for (const Candidate &w : winners) {
             Json e = Json::object();
             CpuKnobs kk = w.knobs;
             if (w.cls != "large") kk.stream_rows = 0;  // the runtime streams large calls only
-            for (const char *f : {"vec_mult", "rows_per_task", "parallel", "unroll", "stream_rows"})
-                e.set(f, Json::number(*normforge::knob_field(kk, f)));
+            Json *family_entry = nullptr;
+            if (o.per_level) {
+                // Only the knobs that may differ per level go in; the entry keeps the rest.
+                const Json *have = db.get(T.family);
+                for (const std::string &k : {o.op, o.dtype, w.cls}) have = have ? have->get(k) : nullptr;
+                const Json *par = have ? have->get("parallel") : nullptr, *sr = have ? have->get("stream_rows") : nullptr;
+                if (par == nullptr || sr == nullptr || par->kind != Json::Number || sr->kind != Json::Number) {
+                    std::printf("%s: no family-wide entry in %s to add %s knobs to (tune without --per-level "
+                                "first): not written\n", w.cls.c_str(), o.out.c_str(), level.c_str());
+                    continue;
+                }
+                if (int(par->num) != kk.parallel || int(sr->num) != kk.stream_rows) {
+                    std::printf("%s: the winner has parallel=%d stream_rows=%d, the family-wide entry %d and %d; "
+                                "a level may change vec_mult, rows_per_task and unroll only: not written\n",
+                                w.cls.c_str(), kk.parallel, kk.stream_rows, int(par->num), int(sr->num));
+                    continue;
+                }
+                family_entry = &db.at(T.family).at(o.op).at(o.dtype).at(w.cls);  // exists
+                for (const char *f : {"vec_mult", "rows_per_task", "unroll"})
+                    e.set(f, Json::number(*normforge::knob_field(kk, f)));
+            } else {
+                for (const char *f : {"vec_mult", "rows_per_task", "parallel", "unroll", "stream_rows"})
+                    e.set(f, Json::number(*normforge::knob_field(kk, f)));
+            }
             double td = 0, tw = 0;
             for (const Shape &s : T.shapes)
                 if (s.cls == w.cls)
@@ -629,7 +688,12 @@ int run_tune(const TuneOptions &o) {
             e.set("_tuned", Json::string(T.date + ", " + T.cpu_model + ", " + std::to_string(o.threads) + " thread(s), " +
                                          T.target + (own_default ? ", nothing beat the default" : "")));
             if (td > 0 && tw > 0) e.set("_speedup_vs_default", Json::number(double(int(td / tw * 100 + 0.5)) / 100));
-            db.at(T.family).at(o.op).at(o.dtype).set(w.cls, e);
+            if (family_entry != nullptr) {
+                family_entry->set(level, e);
+            } else {
+                db.at(T.family).at(o.op).at(o.dtype).set(w.cls, e);
+            }
+            written.push_back(w);
         }
         std::ofstream f(o.out);
         f << dump_json(db, 2) << "\n";
@@ -638,7 +702,7 @@ int run_tune(const TuneOptions &o) {
             return 2;
         }
         std::printf("wrote %s (%s/%s/%s: ", o.out.c_str(), T.family.c_str(), o.op.c_str(), o.dtype.c_str());
-        for (const Candidate &w : winners) std::printf("%s ", w.cls.c_str());
+        for (const Candidate &w : written) std::printf("%s%s ", level.empty() ? "" : (level + " of ").c_str(), w.cls.c_str());
         std::printf(") - rebuild to compile them\n");
     }
     std::string rm;

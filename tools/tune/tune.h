@@ -23,6 +23,8 @@ struct TuneOptions {
     int threads = 1;
     int reps = 5;
     bool warm = false;
+    bool per_level = false;              // write the winners as the db entry's member for the target's
+                                         // feature level (avx512, avx2, sse41; schedules/knobs.h)
     std::string runner;                  // command prefix to run candidates (e.g. qemu-aarch64 -L ...)
     unsigned seed = 1;
     bool no_baselines = false;           // skip the autoschedulers (tests)
