@@ -92,6 +92,12 @@ inline int *knob_field(CpuKnobs &k, const std::string &name) {
 // the same at every level.
 inline const char *const kKnobLevels[] = {"avx512", "avx2", "sse41"};
 
+// The level of an x86 target by its natural fp32 vector width: 16 lanes avx512 (every AVX-512
+// flavour), 8 avx2, 4 sse41.
+inline const char *knob_level_of_lanes(int natural_fp32_lanes) {
+    return natural_fp32_lanes >= 16 ? "avx512" : natural_fp32_lanes == 8 ? "avx2" : "sse41";
+}
+
 // Applies the groups of `spec` named `level` to k; false (and *err) if spec is malformed, names
 // an unknown level or a knob that may not differ per level.
 inline bool apply_level_knobs(CpuKnobs &k, const std::string &spec, const std::string &level, std::string *err) {

@@ -106,16 +106,13 @@ inline void schedule_layer_norm_rows_cpu(LayerNormFuncs &f, Halide::Func y, Hali
     schedule_row_sum_cpu(f.ss, Halide::LoopLevel(y, L.ri), w);
 }
 
-// The db's per-level knobs (knobs.h: apply_level_knobs) for this target: "avx512" on x86 targets
-// with 16 fp32 lanes (every AVX-512 flavour: Halide's avx512_skylake, _zen4, ... do not set its
-// plain avx512 feature), "avx2" with 8, "sse41" with 4; none on other architectures.
+// The db's per-level knobs (knobs.h: apply_level_knobs) for this target: on x86 its level by
+// vector width (Halide's avx512_skylake, _zen4, ... targets do not set its plain avx512 feature);
+// none on other architectures.
 inline bool apply_level_knobs_or_report(const char *generator, CpuKnobs &k, const std::string &spec,
                                         const Halide::Target &t) {
-    const int lanes = t.natural_vector_size<float>();
-    const char *level = t.arch != Halide::Target::X86 ? ""
-                        : lanes >= 16                   ? "avx512"
-                        : lanes == 8                    ? "avx2"
-                                                        : "sse41";
+    const char *level =
+        t.arch == Halide::Target::X86 ? knob_level_of_lanes(t.natural_vector_size<float>()) : "";
     std::string err;
     if (apply_level_knobs(k, spec, level, &err)) return true;
     std::fprintf(stderr, "%s generator: %s\n", generator, err.c_str());

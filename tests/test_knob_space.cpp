@@ -99,6 +99,10 @@ TEST(KnobSpace, PerLevelKnobs) {
     EXPECT_EQ(key(k), key(base));
     ASSERT_TRUE(apply_level_knobs(k, "", "avx512", &err));
     EXPECT_EQ(key(k), key(base));
+    // A target's level by its natural fp32 lanes (what the generators and the tuner use).
+    EXPECT_STREQ(knob_level_of_lanes(16), "avx512");
+    EXPECT_STREQ(knob_level_of_lanes(8), "avx2");
+    EXPECT_STREQ(knob_level_of_lanes(4), "sse41");
     for (const char *bad : {"avx999:vec_mult:2", "avx512:parallel:1", "avx512:stream_rows:4", "avx512:vec_mult",
                             "avx512:vec_mult:0", "avx512:vec_mult:x", "avx512:vec_mult:2:unroll", "avx512",
                             "avx512:vec_mult:2+"}) {

@@ -73,13 +73,6 @@ normforge::CpuKnobs parse_knobs(const std::string &text, const std::string &leve
     return k;
 }
 
-// The per-level knob group (schedules/knobs.h) of an x86 Halide target: avx512, avx2 or sse41.
-std::string knob_level_of(const std::string &target) {
-    if (target.find("avx512") != std::string::npos) return "avx512";
-    if (target.find("avx2") != std::string::npos) return "avx2";
-    return "sse41";
-}
-
 std::string tunable_ops() {
     return "rms_norm, rms_norm_pipelined, rms_norm_residual, layer_norm, rms_norm_backward, rms_norm_dweight";
 }
@@ -466,8 +459,8 @@ int run_tune(const TuneOptions &o) {
         for (size_t i = 0; i < nftools::kManifestSize; i++) {
             const nftools::ManifestEntry &e = nftools::kManifest[i];
             if (T.family == e.family && std::string(e.name) == kname_prefix + cls) {
-                Candidate c{"default", "", parse_knobs(e.knobs, T.family == "x86-64" ? knob_level_of(T.target) : ""),
-                            cls};
+                const std::string level = T.family == "x86-64" ? normforge::knob_level_of_lanes(T.natural) : "";
+                Candidate c{"default", "", parse_knobs(e.knobs, level), cls};
                 defaults.push_back(c);
             }
         }
@@ -646,7 +639,7 @@ int run_tune(const TuneOptions &o) {
         if (!db.get("comment"))
             db.set("comment", Json::string("Tuned knobs written by normforge tune (see README); the build prefers "
                                            "these over defaults.json. Keys starting with _ are notes."));
-        const std::string level = o.per_level ? knob_level_of(T.target) : "";
+        const std::string level = o.per_level ? normforge::knob_level_of_lanes(T.natural) : "";
         std::vector<Candidate> written;
         for (const Candidate &w : winners) {
             Json e = Json::object();
