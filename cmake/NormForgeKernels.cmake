@@ -311,6 +311,8 @@ function(nf_add_kernels family)
 
   set(libs "")
   set(cuda_libs "")
+  set(prefetch_libs "")
+  set(no_prefetch_libs "")
   set(includes "")
   set(rows "")
   # The family's CPU kernels, then (x86-64 hosts) the CUDA kernels for each capability, built
@@ -341,20 +343,39 @@ function(nf_add_kernels family)
       if (dtype STREQUAL "bf16p")
         list(TRANSFORM NF_PAIR_TARGETS APPEND "-${feats}" OUTPUT_VARIABLE kernel_targets)
       endif ()
-      add_halide_library(${name} FROM NormForge::nf_generators
+      # Kernels with the next-row prefetch go through the tool that sets its hint
+      # (tools/gen_prefetch_t0.cpp); it runs the same generators.
+      set(from NormForge::nf_generators)
+      set(extra_deps "")
+      if ("prefetch=1" IN_LIST params)
+        if (NOT spec_family STREQUAL "x86-64" OR NOT TARGET nf_gen_prefetch_t0)
+          message(FATAL_ERROR "${source}: prefetch=1 needs an x86-64 build that builds its generators")
+        endif ()
+        set(from nf_gen_prefetch_t0)
+        set(extra_deps nf_generators)
+      endif ()
+      add_halide_library(${name} FROM ${from}
         GENERATOR ${generator}
         FUNCTION_NAME ${name}
         TARGETS ${kernel_targets}
         USE_RUNTIME nf_halide_runtime
+        DEPENDS ${extra_deps}
         PARAMS ${params})
       list(APPEND libs ${name})
+      set(prefetch 0)
+      if ("prefetch=1" IN_LIST params)
+        set(prefetch 1)
+        list(APPEND prefetch_libs ${name})
+      elseif (op STREQUAL "rms_norm" AND NOT min_cc)
+        list(APPEND no_prefetch_libs ${name})
+      endif ()
       if (min_cc)
         list(APPEND cuda_libs ${name})
       endif ()
       string(APPEND includes "#include \"${name}.h\"\n")
       string(TOUPPER "${op}" op_upper)
       string(APPEND rows "    {NF_OP_${op_upper}, NF_${dtype}, NF_W_${wmode}, NF_R_${rounding}, ${bias}, NF_CLASS_${cls}, "
-                         "reinterpret_cast<AnyKernel>(&${name}), \"${name}\", \"${source}\", \"${text}\", ${stream_rows}, ${min_cc}},\n")
+                         "reinterpret_cast<AnyKernel>(&${name}), \"${name}\", \"${source}\", \"${text}\", ${stream_rows}, ${prefetch}, ${min_cc}},\n")
     endforeach ()
   endforeach ()
 
@@ -371,6 +392,9 @@ function(nf_add_kernels family)
   configure_file("${CMAKE_CURRENT_SOURCE_DIR}/runtime/src/kernel_table.cpp.in"
                  "${CMAKE_BINARY_DIR}/generated/kernel_table.cpp" @ONLY)
   set(NF_KERNEL_LIBS ${libs} PARENT_SCOPE)
+  # RMSNorm CPU kernels with and without the next-row prefetch (tests/check_prefetch.sh).
+  set(NF_PREFETCH_KERNEL_LIBS ${prefetch_libs} PARENT_SCOPE)
+  set(NF_NO_PREFETCH_KERNEL_LIBS ${no_prefetch_libs} PARENT_SCOPE)
   set(NF_CUDA_KERNEL_LIBS ${cuda_libs} PARENT_SCOPE)
 endfunction()
 

@@ -17,6 +17,7 @@
 #include "generators/rms_norm_algorithm.h"
 #include "schedules/arm.h"
 #include "schedules/cuda.h"
+#include "schedules/next_row_prefetch.h"
 #include "schedules/x86.h"
 
 namespace normforge {
@@ -37,6 +38,7 @@ public:
     GeneratorParam<int> rows_per_task{"rows_per_task", 4};
     GeneratorParam<int> parallel{"parallel", 1};
     GeneratorParam<int> unroll{"unroll", 1};
+    GeneratorParam<int> prefetch{"prefetch", 0};  // x86, op rms_norm (schedules/next_row_prefetch.h)
     GeneratorParam<std::string> level_knobs{"level_knobs", ""};  // per-level knobs (schedules/knobs.h)
     GeneratorParam<int> rows_per_block{"rows_per_block", 4};  // CUDA only
     GeneratorParam<int> stage{"stage", 0};                    // CUDA only
@@ -78,6 +80,12 @@ public:
         } else {
             y = add_output<Halide::Buffer<>>("y", storage, 2);
         }
+    }
+
+    // After generate(): the knob's next-row prefetch, a lowering pass over the output loop.
+    void schedule() {
+        if (prefetch && !using_autoscheduler() && !get_target().has_gpu_feature())
+            get_pipeline().add_custom_lowering_pass(new NextRowPrefetch("x", ".s0.c.co"));
     }
 
     void generate() {
@@ -144,11 +152,16 @@ public:
             return;
         }
         CpuKnobs k{vec_mult, rows_per_task, parallel, unroll};
+        k.prefetch = prefetch;
         if (!apply_level_knobs_or_report("rms_norm", k, level_knobs, get_target())) std::exit(1);
         if (!check_knobs_or_report("rms_norm", k, get_target())) std::exit(1);
         if (residual_out && k.parallel != 0) {
             std::fprintf(stderr, "rms_norm generator: the fused op's CPU kernel is serial (parallel must be 0: "
                                  "the runtime runs its blocks of rows on the thread pool)\n");
+            std::exit(1);
+        }
+        if (k.prefetch && (op != Op::RmsNorm || get_target().arch != Halide::Target::X86)) {
+            std::fprintf(stderr, "rms_norm generator: prefetch=1 is for op=rms_norm on x86 targets\n");
             std::exit(1);
         }
         if (get_target().arch == Halide::Target::ARM) {

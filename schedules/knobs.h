@@ -16,6 +16,9 @@ struct CpuKnobs {
     int stream_rows = 0;    // runtime knob: > 0 = tiles of this many rows are normalized into a
                             // cache-resident buffer and streamed to y (the runtime then runs the
                             // tiles on the thread pool, so the kernel itself is serial)
+    int prefetch = 0;       // 1: the output pass prefetches the next row of x (x86 RMSNorm only:
+                            // schedules/next_row_prefetch.h); set by hand in the db, not searched
+                            // by the tuner (its kernels skip the build's prefetcht0 rewrite)
 };
 
 // The CUDA family's knobs (schedules/cuda.h): one row per warp.
@@ -72,7 +75,7 @@ inline bool valid_cpu_knobs(const CpuKnobs &k, int natural_lanes) {
     int w = natural_lanes * k.vec_mult;
     return k.vec_mult >= 1 && w <= 64 && 64 % w == 0 && k.rows_per_task >= 1 &&
            (k.parallel == 0 || k.parallel == 1) && k.unroll >= 1 && k.unroll <= 8 &&
-           k.stream_rows >= 0 && (k.stream_rows == 0 || k.parallel == 0);
+           k.stream_rows >= 0 && (k.stream_rows == 0 || k.parallel == 0) && (k.prefetch == 0 || k.prefetch == 1);
 }
 
 inline int *knob_field(CpuKnobs &k, const std::string &name) {
@@ -81,6 +84,7 @@ inline int *knob_field(CpuKnobs &k, const std::string &name) {
     if (name == "parallel") return &k.parallel;
     if (name == "unroll") return &k.unroll;
     if (name == "stream_rows") return &k.stream_rows;
+    if (name == "prefetch") return &k.prefetch;
     return nullptr;
 }
 

@@ -145,4 +145,19 @@ TEST(Bf16Pairs, SameBitsAsTheBf16Kernels) {
                     for (bool fused : {false, true}) check_same_bits(fused, m, rnd, s.rows, s.cols, special, seed++);
 }
 
+// The large class (16 MiB of output and more): the pair kernels there prefetch the next row
+// (knob prefetch, schedules/next_row_prefetch.h), and where that makes the large-call mode run
+// them instead of the pipelined kernel (Intel's AVX-512 CPUs), they write the same bits. x86
+// only: elsewhere there are no pair kernels and this would only repeat the bf16 kernel.
+TEST(Bf16Pairs, LargeCallsSameBits) {
+    if (!normforge::bf16_pairs_level()) GTEST_SKIP() << "no pair kernels on this architecture (x86-64 only)";
+    uint32_t seed = 7;
+    for (const char *mode : {"auto", "two_pass", "pipelined"}) {
+        ASSERT_EQ(nf_set_large_calls(mode), NF_OK);
+        for (nf_rounding rnd : {NF_ROUND_ONCE, NF_ROUND_LLAMA})
+            check_same_bits(false, NF_WEIGHT_SCALE, rnd, 2048, 4096, false, seed++);
+    }
+    ASSERT_EQ(nf_set_large_calls("auto"), NF_OK);
+}
+
 }  // namespace

@@ -73,6 +73,7 @@ struct KernelEntry {
     const char *db_entry;
     const char *knobs;
     int stream_rows;  // > 0: large calls go through a tile buffer and streaming stores
+    int prefetch;     // 1: the output pass prefetches the next row (knob prefetch)
     int min_cc;       // CUDA kernels: the least compute capability (major * 10 + minor); CPU: 0
 };
 

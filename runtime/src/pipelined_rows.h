@@ -35,7 +35,8 @@ constexpr int64_t kPipelinedMinRows = 4;
 constexpr int64_t kPipelinedMinBytes = int64_t(4) << 20;
 constexpr int64_t kPipelinedMinRowBytes = int64_t(8) << 10;
 // And only where the large-call mode (large_calls.h) says so; streamed: whether the two-pass
-// kernel the call would run otherwise streams y out of tiles (its stream_rows knob).
+// kernel the call would run otherwise streams y out of tiles or prefetches the next row (its
+// stream_rows and prefetch knobs).
 inline bool use_pipelined(int64_t rows, int64_t cols, int64_t elem_size, bool streamed) {
     return rows >= kPipelinedMinRows && cols * elem_size >= kPipelinedMinRowBytes &&
            rows * cols * elem_size >= kPipelinedMinBytes && pipelined_large_call(streamed);

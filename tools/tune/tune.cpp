@@ -668,6 +668,15 @@ int run_tune(const TuneOptions &o) {
             } else {
                 for (const char *f : {"vec_mult", "rows_per_task", "parallel", "unroll", "stream_rows"})
                     e.set(f, Json::number(*normforge::knob_field(kk, f)));
+                // prefetch is set by hand, not searched (schedules/knobs.h): the entry keeps it.
+                const Json *have = db.get(T.family);
+                for (const std::string &k : {o.op, o.dtype, w.cls}) have = have ? have->get(k) : nullptr;
+                const Json *pf = have ? have->get("prefetch") : nullptr;
+                if (pf != nullptr && pf->kind == Json::Number) {
+                    e.set("prefetch", Json::number(pf->num));
+                    std::printf("%s: kept prefetch=%d from the entry (the tuner does not search it)\n", w.cls.c_str(),
+                                int(pf->num));
+                }
             }
             double td = 0, tw = 0;
             for (const Shape &s : T.shapes)
