@@ -118,7 +118,7 @@ struct Shape {
 
 TEST(Bf16Pairs, SameBitsAsTheBf16Kernels) {
     // Where the pair kernels are used, they exist for every variant and class.
-    if (normforge::bf16_pairs_level()) {
+    if (normforge::kBf16PairsAvailable) {
         for (nf_weight_mode m : {NF_WEIGHT_NONE, NF_WEIGHT_SCALE, NF_WEIGHT_ONE_PLUS})
             for (nf_rounding rnd : {NF_ROUND_ONCE, NF_ROUND_LLAMA}) {
                 EXPECT_NE(normforge::find_pairs_kernel(normforge::NF_OP_RMS_NORM, m, rnd, 1, 4096), nullptr);
@@ -150,7 +150,7 @@ TEST(Bf16Pairs, SameBitsAsTheBf16Kernels) {
 // them instead of the pipelined kernel (Intel's AVX-512 CPUs), they write the same bits. x86
 // only: elsewhere there are no pair kernels and this would only repeat the bf16 kernel.
 TEST(Bf16Pairs, LargeCallsSameBits) {
-    if (!normforge::bf16_pairs_level()) GTEST_SKIP() << "no pair kernels on this architecture (x86-64 only)";
+    if (!normforge::kBf16PairsAvailable) GTEST_SKIP() << "no pair kernels on this architecture (x86-64 only)";
     uint32_t seed = 7;
     for (const char *mode : {"auto", "two_pass", "pipelined"}) {
         ASSERT_EQ(nf_set_large_calls(mode), NF_OK);

@@ -11,9 +11,13 @@
 
 namespace normforge {
 
-// Whether the pair kernels are compiled for this architecture: every x86-64 feature level (true),
-// not AArch64 (false). Defined in cpu_variant.cpp.
-bool bf16_pairs_level();
+// Whether the pair kernels are compiled for this architecture: for every x86-64 feature level
+// (cmake/NormForgeKernels.cmake: NF_PAIR_TARGETS), not for AArch64.
+#if defined(__aarch64__)
+constexpr bool kBf16PairsAvailable = false;
+#else
+constexpr bool kBf16PairsAvailable = true;
+#endif
 
 inline bool aligned4(const void *p) { return (reinterpret_cast<uintptr_t>(p) & 3) == 0; }
 

@@ -5,7 +5,6 @@
 
 #include "HalideRuntime.h"
 #include "errors.h"
-#include "bf16_pairs.h"
 #include "kernel_table.h"
 #include "normforge/normforge.h"
 
@@ -146,14 +145,6 @@ void install_cap() {
 
 namespace normforge {
 void install_cpu_variant_cap() { pthread_once(&g_cap_once, &install_cap); }
-
-bool bf16_pairs_level() {
-#if defined(__aarch64__)
-    return false;
-#else
-    return true;  // every x86 level (cmake/NormForgeKernels.cmake: NF_PAIR_TARGETS)
-#endif
-}
 
 bool avx512_level() {
 #if defined(__aarch64__)

@@ -57,7 +57,7 @@ nf_status normalize(const char *fn, KernelOp op, const nf_matrix *x, nf_matrix *
     // bf16 rows that the pair kernels can take (bf16_pairs.h), on the levels they are for: the
     // call then sees every matrix as fp32 pairs.
     const KernelEntry *k = nullptr;
-    if (x->dtype == NF_BF16 && bf16_pairs_level() && pairs_layout(*x) && pairs_layout(*y) && aligned4(wdata) &&
+    if (x->dtype == NF_BF16 && kBf16PairsAvailable && pairs_layout(*x) && pairs_layout(*y) && aligned4(wdata) &&
         (!fused || pairs_layout(*residual)))
         k = find_pairs_kernel(op, p->weight_mode, p->rounding, x->rows, x->cols);
     const bool pairs = k != nullptr;
