@@ -646,10 +646,11 @@ int run_tune(const TuneOptions &o) {
             CpuKnobs kk = w.knobs;
             if (w.cls != "large") kk.stream_rows = 0;  // the runtime streams large calls only
             Json *family_entry = nullptr;
+            // The entry this class has now, if any.
+            const Json *have = db.get(T.family);
+            for (const std::string &k : {o.op, o.dtype, w.cls}) have = have ? have->get(k) : nullptr;
             if (o.per_level) {
                 // Only the knobs that may differ per level go in; the entry keeps the rest.
-                const Json *have = db.get(T.family);
-                for (const std::string &k : {o.op, o.dtype, w.cls}) have = have ? have->get(k) : nullptr;
                 const Json *par = have ? have->get("parallel") : nullptr, *sr = have ? have->get("stream_rows") : nullptr;
                 if (par == nullptr || sr == nullptr || par->kind != Json::Number || sr->kind != Json::Number) {
                     std::printf("%s: no family-wide entry in %s to add %s knobs to (tune without --per-level "
@@ -669,8 +670,6 @@ int run_tune(const TuneOptions &o) {
                 for (const char *f : {"vec_mult", "rows_per_task", "parallel", "unroll", "stream_rows"})
                     e.set(f, Json::number(*normforge::knob_field(kk, f)));
                 // prefetch is set by hand, not searched (schedules/knobs.h): the entry keeps it.
-                const Json *have = db.get(T.family);
-                for (const std::string &k : {o.op, o.dtype, w.cls}) have = have ? have->get(k) : nullptr;
                 const Json *pf = have ? have->get("prefetch") : nullptr;
                 if (pf != nullptr && pf->kind == Json::Number) {
                     e.set("prefetch", Json::number(pf->num));
