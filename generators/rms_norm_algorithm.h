@@ -9,6 +9,7 @@
 
 #include <map>
 #include <string>
+#include <utility>
 
 #include "Halide.h"
 #include "generators/bf16_pairs.h"
@@ -36,6 +37,9 @@ struct RmsNormFuncs {
     RowSum ss;                       // the row's sum of squares
     Halide::Func inv_rms{"inv_rms"}; // inv_rms(r)
     Halide::Func y{"y"};             // y(c, r), the normalized output in the storage dtype
+    // The pairs layout's weight operands w'(2p) and w'(2p + 1) as fp32 (weight_operand), which
+    // y reads; undefined in the natural layout and for WeightMode::None.
+    Halide::Func w_low{"w_low"}, w_high{"w_high"};
     Halide::Expr cols;
     // The fused op's rounded sum x + residual (what the statistic and y read, and what is
     // stored back; on a CPU the pipeline output that replaces the residual); undefined for
@@ -61,29 +65,37 @@ inline void define_residual_sum_pairs(Halide::Func s, const Halide::Func &x, con
     s(c, r) = pack_bf16_pair(pair_low_f32(xb) + pair_low_f32(rb), pair_high_f32(xb) + pair_high_f32(rb));
 }
 
-// The fp32 value one output is rounded from: x * inv_rms * w' in the order the variant
-// prescribes. xf, wf: the storage values as fp32; round(v): v rounded to the dtype, as fp32 (the
-// HF-Llama order's intermediate roundings).
+// The weight operand w' of one column as fp32: w, or 1 + w (Gemma), rounded to the dtype in the
+// HF-Llama order (a 16-bit add is the fp32 add rounded once); undefined for WeightMode::None.
+// wf: the stored weight as fp32; round(v): v rounded to the dtype, as fp32.
 template <typename RoundFn>
-Halide::Expr normalized_f32(const Halide::Expr &xf, const Halide::Expr &inv_rms, const Halide::Expr &wf,
+Halide::Expr weight_operand(const Halide::Expr &wf, const Halide::Type &dtype, WeightMode mode,
+                            Rounding rounding, RoundFn round) {
+    using namespace Halide;
+    if (mode == WeightMode::None) return Expr();
+    if (mode == WeightMode::Scale) return wf;
+    Expr w = strict_float(1.0f + wf);
+    return (rounding == Rounding::Once || dtype == Float(32)) ? w : round(w);
+}
+
+// The fp32 value one output is rounded from: x * inv_rms * w' in the order the variant
+// prescribes. xf: the stored value as fp32; w: the weight operand (weight_operand; undefined
+// for None); round(v) as above (the HF-Llama order's intermediate rounding).
+template <typename RoundFn>
+Halide::Expr normalized_f32(const Halide::Expr &xf, const Halide::Expr &inv_rms, const Halide::Expr &w,
                             const Halide::Type &dtype, WeightMode mode, Rounding rounding, RoundFn round) {
     using namespace Halide;
     // strict_float: the product is evaluated left to right as written, in every schedule (LLVM
     // may otherwise reassociate it differently for different vector widths, and the kernels of
     // two shape classes would disagree in the last bit).
     if (mode == WeightMode::None) return strict_float(xf * inv_rms);
-    if (rounding == Rounding::Once || dtype == Float(32)) {
-        // fp32 weight multiply, one rounding (PyTorch, FlashInfer). For fp32 storage the HF-Llama
-        // order is the same computation, so it shares this branch.
-        Expr w = (mode == WeightMode::Scale) ? wf : 1.0f + wf;
-        return strict_float(xf * inv_rms * w);
-    }
+    // fp32 weight multiply, one rounding (PyTorch, FlashInfer). For fp32 storage the HF-Llama
+    // order is the same computation, so it shares this branch.
+    if (rounding == Rounding::Once || dtype == Float(32)) return strict_float(xf * inv_rms * w);
     // HF-Llama: round x * inv_rms to the dtype, then multiply by w' in the dtype (a 16-bit op
     // is the fp32 op rounded once: fp32 holds these sums and products of 16-bit operands
     // closely enough that the double rounding is harmless).
-    Expr t = round(strict_float(xf * inv_rms));
-    Expr w = (mode == WeightMode::Scale) ? wf : round(1.0f + wf);
-    return strict_float(t * w);
+    return strict_float(round(strict_float(xf * inv_rms)) * w);
 }
 
 // One output value in the storage dtype. x and w are storage values, inv_rms fp32.
@@ -91,20 +103,32 @@ inline Halide::Expr normalized_value(const Halide::Expr &x, const Halide::Expr &
                                      const Halide::Expr &w_storage, const Halide::Type &dtype,
                                      WeightMode mode, Rounding rounding) {
     auto round = [&](const Halide::Expr &v) { return to_f32(to_storage(dtype, v)); };
-    return to_storage(dtype, normalized_f32(to_f32(x), inv_rms, to_f32(w_storage), dtype, mode, rounding, round));
+    Halide::Expr w = weight_operand(to_f32(w_storage), dtype, mode, rounding, round);
+    return to_storage(dtype, normalized_f32(to_f32(x), inv_rms, w, dtype, mode, rounding, round));
+}
+
+// The weight operands of a pair of columns (2p: low half, 2p + 1: high half) from the weight's
+// pair w (an fp32 element holding two bf16 values); undefined Exprs for WeightMode::None.
+inline std::pair<Halide::Expr, Halide::Expr> pair_weight_operands(const Halide::Expr &w, WeightMode mode,
+                                                                  Rounding rounding) {
+    using namespace Halide;
+    auto round = [](const Expr &v) { return round_to_bf16_f32(v); };
+    Expr wb = pair_bits(w);
+    return {weight_operand(pair_low_f32(wb), BFloat(16), mode, rounding, round),
+            weight_operand(pair_high_f32(wb), BFloat(16), mode, rounding, round)};
 }
 
 // One pair of bf16 outputs (generators/bf16_pairs.h) as the buffer's fp32 element: columns 2p
-// and 2p + 1 of y from the pairs x and w (fp32 elements holding two bf16 values each).
-inline Halide::Expr normalized_pair(const Halide::Expr &x, const Halide::Expr &inv_rms, const Halide::Expr &w,
-                                    WeightMode mode, Rounding rounding) {
+// and 2p + 1 of y from the pair x (an fp32 element holding two bf16 values) and the two columns'
+// weight operands (pair_weight_operands).
+inline Halide::Expr normalized_pair(const Halide::Expr &x, const Halide::Expr &inv_rms, const Halide::Expr &w_low,
+                                    const Halide::Expr &w_high, WeightMode mode, Rounding rounding) {
     using namespace Halide;
-    Expr xb = pair_bits(x), wb = pair_bits(w);
+    Expr xb = pair_bits(x);
     auto round = [](const Expr &v) { return round_to_bf16_f32(v); };
     const Type bf16 = BFloat(16);
-    return pack_bf16_pair(
-        normalized_f32(pair_low_f32(xb), inv_rms, pair_low_f32(wb), bf16, mode, rounding, round),
-        normalized_f32(pair_high_f32(xb), inv_rms, pair_high_f32(wb), bf16, mode, rounding, round));
+    return pack_bf16_pair(normalized_f32(pair_low_f32(xb), inv_rms, w_low, bf16, mode, rounding, round),
+                          normalized_f32(pair_high_f32(xb), inv_rms, w_high, bf16, mode, rounding, round));
 }
 
 // The statistic from a row's sum of squares (every RMSNorm kernel computes it this way).
@@ -154,7 +178,17 @@ inline RmsNormFuncs define_rms_norm_pairs(const Halide::Func &xp, const Halide::
     f.cols = pairs;
     f.ss = define_row_sum("ss", pair_squares("sq", xp), 2 * pairs, r);
     f.inv_rms(r) = inv_rms_of(f.ss.total, 2 * pairs, eps);
-    f.y(c, r) = normalized_pair(xp(c, r), f.inv_rms(r), wp(c), mode, rounding);
+    // The weight operands as Funcs of their own: a schedule may compute them once for many rows
+    // (schedules/row_statistic.h) instead of widening the weight again for every row.
+    Expr w_low, w_high;
+    if (mode != WeightMode::None) {
+        std::pair<Expr, Expr> w = pair_weight_operands(wp(c), mode, rounding);
+        f.w_low(c) = w.first;
+        f.w_high(c) = w.second;
+        w_low = f.w_low(c);
+        w_high = f.w_high(c);
+    }
+    f.y(c, r) = normalized_pair(xp(c, r), f.inv_rms(r), w_low, w_high, mode, rounding);
     return f;
 }
 
@@ -191,8 +225,9 @@ inline RmsNormPipelinedFuncs define_rms_norm_pipelined(const Halide::Func &x, co
     f.d = row_domain("cols", cols, pairs);
     const Expr &col = f.d.col, &tcol = f.d.out_tail.col;
     auto value = [&](const Expr &at) {
-        return pairs ? normalized_pair(x(at, r), inv_in(r), weight(at), mode, rounding)
-                     : normalized_value(x(at, r), inv_in(r), weight(at), dtype, mode, rounding);
+        if (!pairs) return normalized_value(x(at, r), inv_in(r), weight(at), dtype, mode, rounding);
+        std::pair<Expr, Expr> w = pair_weight_operands(weight(at), mode, rounding);
+        return normalized_pair(x(at, r), inv_in(r), w.first, w.second, mode, rounding);
     };
     f.y(c, r) = undef(pairs ? Float(32) : dtype);
     f.y(col, r) = value(col);

@@ -72,6 +72,11 @@ inline void finish_row_loops_cpu(Halide::Func y, Halide::Func stat_out, const Ha
     stat_out.compute_with(y, L.ri);
 }
 
+// Tasks of at least this many rows compute the bf16 pair kernels' weight operands once per task
+// (on shorter tasks the output loop widens the weight itself: a task of one row would widen it
+// and then store and reload it).
+constexpr int kWeightOperandsMinRows = 2;
+
 // RMSNorm (and the fused residual op): the row loops, then the statistic at each row.
 inline void schedule_rows_cpu(RmsNormFuncs &f, Halide::Func y, Halide::Func inv_out, const CpuKnobs &k,
                               int w, bool whole_vector_loop) {
@@ -91,6 +96,13 @@ inline void schedule_rows_cpu(RmsNormFuncs &f, Halide::Func y, Halide::Func inv_
     }
     finish_row_loops_cpu(y, inv_out, f.r, f.cols, k, w, whole_vector_loop, L);
     schedule_row_statistic_cpu(f, y, L.ri, w);
+    if (f.w_low.defined() && k.rows_per_task >= kWeightOperandsMinRows) {
+        // The bf16 pair kernels' weight operands (two fp32 values per weight pair), once per
+        // task of rows instead of once per row: the output loop then loads them instead of
+        // widening the weight (and adding 1 for Gemma's 1 + w) in every row.
+        for (Halide::Func wf : {f.w_low, f.w_high})
+            wf.compute_at(y, L.ro).vectorize(f.c, w, Halide::TailStrategy::GuardWithIf);
+    }
 }
 
 // LayerNorm: the row loops, then at each row the sum, the mean, the sum of squared
