@@ -92,9 +92,14 @@ inline int *knob_field(CpuKnobs &k, const std::string &name) {
 // overrides its knobs on that level's targets. The build passes them to the generator as one
 // param, level_knobs = "LEVEL:knob:value:knob:value" groups joined by '+', e.g.
 // "avx512:vec_mult:2:unroll:1". Only the knobs that change the kernel's code may differ
-// (vec_mult, rows_per_task, unroll): parallel and stream_rows are what the runtime relies on,
+// (kPerLevelKnobs: vec_mult, rows_per_task, unroll): parallel and stream_rows are what the runtime relies on,
 // the same at every level.
 inline const char *const kKnobLevels[] = {"avx512", "avx2", "sse41"};
+inline const char *const kPerLevelKnobs[] = {"vec_mult", "rows_per_task", "unroll"};
+
+// The knobs the tuner searches and writes for each class (prefetch is set by hand in the db and
+// kept by the tuner's writer).
+inline const char *const kSearchedKnobs[] = {"vec_mult", "rows_per_task", "parallel", "unroll", "stream_rows"};
 
 // The level of an x86 target by its natural fp32 vector width: 16 lanes avx512 (every AVX-512
 // flavour), 8 avx2, 4 sse41.
@@ -124,9 +129,13 @@ inline bool apply_level_knobs(CpuKnobs &k, const std::string &spec, const std::s
         if (t.size() < 3 || t.size() % 2 == 0)
             return *err = "level_knobs group '" + group + "' is not LEVEL:knob:value[:knob:value...]", false;
         for (size_t i = 1; i < t.size(); i += 2) {
-            if (t[i] != "vec_mult" && t[i] != "rows_per_task" && t[i] != "unroll")
-                return *err = "knob '" + t[i] + "' may not differ per level (only vec_mult, rows_per_task, unroll)",
-                       false;
+            bool per_level = false;
+            std::string allowed;
+            for (const char *name : kPerLevelKnobs) {
+                per_level = per_level || t[i] == name;
+                allowed += (allowed.empty() ? "" : ", ") + std::string(name);
+            }
+            if (!per_level) return *err = "knob '" + t[i] + "' may not differ per level (only " + allowed + ")", false;
             char *end = nullptr;
             long v = std::strtol(t[i + 1].c_str(), &end, 10);
             if (t[i + 1].empty() || *end != '\0' || v < 1 || v > 1024)

@@ -339,7 +339,7 @@ void Tuner::measure(const Candidate &c, int reps, int corrupt, const std::string
         } else {
             Json k = Json::object();
             CpuKnobs kk = c.knobs;
-            for (const char *f : {"vec_mult", "rows_per_task", "parallel", "unroll", "stream_rows"})
+            for (const char *f : normforge::kSearchedKnobs)
                 k.set(f, Json::number(*normforge::knob_field(kk, f)));
             rec.set("knobs", k);
         }
@@ -664,10 +664,10 @@ int run_tune(const TuneOptions &o) {
                     continue;
                 }
                 family_entry = &db.at(T.family).at(o.op).at(o.dtype).at(w.cls);  // exists
-                for (const char *f : {"vec_mult", "rows_per_task", "unroll"})
+                for (const char *f : normforge::kPerLevelKnobs)
                     e.set(f, Json::number(*normforge::knob_field(kk, f)));
             } else {
-                for (const char *f : {"vec_mult", "rows_per_task", "parallel", "unroll", "stream_rows"})
+                for (const char *f : normforge::kSearchedKnobs)
                     e.set(f, Json::number(*normforge::knob_field(kk, f)));
                 // prefetch is set by hand, not searched (schedules/knobs.h): the entry keeps it.
                 const Json *pf = have ? have->get("prefetch") : nullptr;
