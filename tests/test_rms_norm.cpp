@@ -250,20 +250,21 @@ TEST(RmsNorm, LargeCallModesGiveTheSameBits) {
 }
 
 // Which path a large call takes in each mode: two_pass_streamed runs the two-pass kernels only
-// where they stream y (the large class's kernels with stream_rows > 0), pipelined elsewhere.
+// where they have a large-call gain of their own (stream y out of tiles: stream_rows > 0, or
+// prefetch the next row: prefetch = 1), pipelined elsewhere.
 TEST(RmsNorm, LargeCallModesPickThePath) {
-    for (bool streamed : {false, true}) {
+    for (bool gain : {false, true}) {
         {
             LargeCalls large("pipelined");
-            EXPECT_TRUE(normforge::pipelined_large_call(streamed));
+            EXPECT_TRUE(normforge::pipelined_large_call(gain));
         }
         {
             LargeCalls large("two_pass");
-            EXPECT_FALSE(normforge::pipelined_large_call(streamed));
+            EXPECT_FALSE(normforge::pipelined_large_call(gain));
         }
         {
             LargeCalls large("two_pass_streamed");
-            EXPECT_EQ(normforge::pipelined_large_call(streamed), !streamed);
+            EXPECT_EQ(normforge::pipelined_large_call(gain), !gain);
         }
     }
 }

@@ -44,9 +44,9 @@ int effective_mode() {
 }  // namespace
 
 namespace normforge {
-bool pipelined_large_call(bool streamed) {
+bool pipelined_large_call(bool two_pass_gain) {
     const int mode = effective_mode();
-    return mode == kPipelined || (mode == kTwoPassStreamed && !streamed);
+    return mode == kPipelined || (mode == kTwoPassStreamed && !two_pass_gain);
 }
 }  // namespace normforge
 

@@ -18,9 +18,9 @@
 namespace normforge {
 
 // Whether a call that is large enough for it (pipelined_rows.h) runs the pipelined kernel;
-// streamed: whether the two-pass kernel it would run otherwise streams y (stream_rows > 0) or
-// prefetches the next row (prefetch = 1).
-bool pipelined_large_call(bool streamed);
+// two_pass_gain: whether the two-pass kernel it would run otherwise has a large-call gain of its
+// own, i.e. streams y out of tiles (stream_rows > 0) or prefetches the next row (prefetch = 1).
+bool pipelined_large_call(bool two_pass_gain);
 
 // Whether the kernels run at an AVX-512 feature level (the CPU's, capped by
 // nf_limit_cpu_variant); defined in cpu_variant.cpp, false on AArch64.

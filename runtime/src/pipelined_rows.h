@@ -34,12 +34,12 @@ namespace normforge {
 constexpr int64_t kPipelinedMinRows = 4;
 constexpr int64_t kPipelinedMinBytes = int64_t(4) << 20;
 constexpr int64_t kPipelinedMinRowBytes = int64_t(8) << 10;
-// And only where the large-call mode (large_calls.h) says so; streamed: whether the two-pass
+// And only where the large-call mode (large_calls.h) says so; two_pass_gain: whether the two-pass
 // kernel the call would run otherwise streams y out of tiles or prefetches the next row (its
 // stream_rows and prefetch knobs).
-inline bool use_pipelined(int64_t rows, int64_t cols, int64_t elem_size, bool streamed) {
+inline bool use_pipelined(int64_t rows, int64_t cols, int64_t elem_size, bool two_pass_gain) {
     return rows >= kPipelinedMinRows && cols * elem_size >= kPipelinedMinRowBytes &&
-           rows * cols * elem_size >= kPipelinedMinBytes && pipelined_large_call(streamed);
+           rows * cols * elem_size >= kPipelinedMinBytes && pipelined_large_call(two_pass_gain);
 }
 
 // Normalizes all rows of x into y; inv (rows floats) receives each row's statistic. weight: the
