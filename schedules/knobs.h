@@ -92,8 +92,8 @@ inline int *knob_field(CpuKnobs &k, const std::string &name) {
 // overrides its knobs on that level's targets. The build passes them to the generator as one
 // param, level_knobs = "LEVEL:knob:value:knob:value" groups joined by '+', e.g.
 // "avx512:vec_mult:2:unroll:1". Only the knobs that change the kernel's code may differ
-// (kPerLevelKnobs: vec_mult, rows_per_task, unroll): parallel and stream_rows are what the runtime relies on,
-// the same at every level.
+// (kPerLevelKnobs: vec_mult, rows_per_task, unroll): parallel and stream_rows are what the
+// runtime relies on, the same at every level.
 inline const char *const kKnobLevels[] = {"avx512", "avx2", "sse41"};
 inline const char *const kPerLevelKnobs[] = {"vec_mult", "rows_per_task", "unroll"};
 
