@@ -13,6 +13,7 @@
 #include "reference.h"
 #include "runtime/src/bf16_pairs.h"
 #include "runtime/src/halide_call.h"
+#include "runtime/src/pipelined_rows.h"
 
 using namespace nftest;
 
@@ -156,6 +157,35 @@ TEST(Bf16Pairs, LargeCallsSameBits) {
         ASSERT_EQ(nf_set_large_calls(mode), NF_OK);
         for (nf_rounding rnd : {NF_ROUND_ONCE, NF_ROUND_LLAMA})
             check_same_bits(false, NF_WEIGHT_SCALE, rnd, 2048, 4096, false, seed++);
+    }
+    ASSERT_EQ(nf_set_large_calls("auto"), NF_OK);
+}
+
+// The small class prefetches the next row too (schedules/db: it took 64x4096 at 1 thread from
+// 1.19x to 1.45x oneDNN on the Intel Xeon), and on one thread it also runs the medium calls of 4
+// MiB and more; there the prefetch must not turn two_pass_streamed from the pipelined kernel to
+// the two-pass one (measured no faster): only the medium and large kernels' knobs count.
+TEST(Bf16Pairs, SmallClassPrefetchKeepsTheLargeCallPath) {
+    if (!normforge::kBf16PairsAvailable) GTEST_SKIP() << "no pair kernels on this architecture (x86-64 only)";
+    ASSERT_EQ(nf_set_large_calls("two_pass_streamed"), NF_OK);
+    nf_set_num_threads(1);
+    // 512 rows of 4096 bf16: 4 MiB of output in rows of 8 KiB, the pipelined kernel's least call.
+    const normforge::KernelEntry *k = normforge::find_pairs_kernel(normforge::NF_OP_RMS_NORM, NF_WEIGHT_SCALE,
+                                                                   NF_ROUND_ONCE, 512, 4096);
+    ASSERT_NE(k, nullptr);
+    EXPECT_EQ(k->shape_class, normforge::NF_CLASS_small) << k->name;
+    EXPECT_EQ(k->prefetch, 1) << k->name << ": the db's bf16p small entry has prefetch = 1";
+    EXPECT_FALSE(normforge::two_pass_gain(*k)) << k->name;
+    EXPECT_TRUE(normforge::use_pipelined(512, 4096, 2, normforge::two_pass_gain(*k)));
+    nf_set_num_threads(0);
+    // The large class's prefetch does count (where there are two threads to run it).
+    if (!normforge::single_threaded()) {
+        const normforge::KernelEntry *l = normforge::find_pairs_kernel(normforge::NF_OP_RMS_NORM, NF_WEIGHT_SCALE,
+                                                                       NF_ROUND_ONCE, 4096, 4096);
+        ASSERT_NE(l, nullptr);
+        EXPECT_EQ(l->shape_class, normforge::NF_CLASS_large) << l->name;
+        EXPECT_EQ(normforge::two_pass_gain(*l), l->stream_rows > 0 || l->prefetch == 1) << l->name;
+        EXPECT_EQ(normforge::use_pipelined(4096, 4096, 2, normforge::two_pass_gain(*l)), !normforge::two_pass_gain(*l));
     }
     ASSERT_EQ(nf_set_large_calls("auto"), NF_OK);
 }

@@ -3,7 +3,8 @@
 // stores, or with the shape class's two-pass kernels, which re-read each row from cache and,
 // where the db's knobs say so, stream y out of cache-resident tiles (stream_rows: the large
 // class in fp32 and fp16; row_driver.h) or prefetch the next row while writing this one
-// (prefetch: the bf16 pair kernels' large class; schedules/next_row_prefetch.h). Which is
+// (prefetch: the bf16 pair kernels' large class; schedules/next_row_prefetch.h; their small
+// class prefetches too, but only medium and large calls count here). Which is
 // faster depends on the machine more than on the shape (same run, cold buffers; README "Large
 // calls"): on a Zen 2 (AVX2) pipelined was 1.11-1.18x faster in fp32; on a Zen 5 (AVX-512)
 // two-pass was 1.22-1.28x faster in fp32 and 1.13-1.30x in bf16; on an Intel Xeon (Emerald

@@ -34,9 +34,17 @@ namespace normforge {
 constexpr int64_t kPipelinedMinRows = 4;
 constexpr int64_t kPipelinedMinBytes = int64_t(4) << 20;
 constexpr int64_t kPipelinedMinRowBytes = int64_t(8) << 10;
-// And only where the large-call mode (large_calls.h) says so; two_pass_gain: whether the two-pass
-// kernel the call would run otherwise streams y out of tiles or prefetches the next row (its
-// stream_rows and prefetch knobs).
+// Whether the two-pass kernel k, which a call large enough for the pipelined kernel would run
+// otherwise, has a large-call gain of its own: it streams y out of tiles or prefetches the next
+// row (its stream_rows and prefetch knobs). A small-class kernel runs such a call only on one
+// thread, in place of the medium one; its prefetch is for calls below kPipelinedMinBytes and
+// does not count (with it, 512x13824 bf16 at 1 thread was not faster two-pass than pipelined).
+inline bool two_pass_gain(const KernelEntry &k) {
+    return (k.stream_rows > 0 || k.prefetch) && k.shape_class != NF_CLASS_small;
+}
+
+// And only where the large-call mode (large_calls.h) says so; two_pass_gain: two_pass_gain() of
+// the kernel the call would run otherwise.
 inline bool use_pipelined(int64_t rows, int64_t cols, int64_t elem_size, bool two_pass_gain) {
     return rows >= kPipelinedMinRows && cols * elem_size >= kPipelinedMinRowBytes &&
            rows * cols * elem_size >= kPipelinedMinBytes && pipelined_large_call(two_pass_gain);

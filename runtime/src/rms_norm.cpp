@@ -74,8 +74,7 @@ nf_status normalize(const char *fn, KernelOp op, const nf_matrix *x, nf_matrix *
 
     // nf_rms_norm's calls too large to be in cache: the pipelined kernel, chained over the rows
     // (pipelined_rows.h), where the large-call mode says so.
-    const bool two_pass_gain = k->stream_rows > 0 || k->prefetch;
-    if (!fused && use_pipelined(x->rows, x->cols, static_cast<int64_t>(dtype_size(x->dtype)), two_pass_gain)) {
+    if (!fused && use_pipelined(x->rows, x->cols, static_cast<int64_t>(dtype_size(x->dtype)), two_pass_gain(*k))) {
         if (const KernelEntry *pk = kernel(NF_OP_RMS_NORM_PIPELINED))
             return run_pipelined_rows(fn, pk, &xv, &w.buf, p->eps, &yv, inv);
     }
