@@ -63,19 +63,21 @@ set(NF_HALIDE_TYPE_f16 float16)
 set(NF_HALIDE_TYPE_bf16 bfloat16)
 # bf16p: bf16 kernels that read and write two values at a time as 32-bit words
 # (generators/bf16_pairs.h; generator param pairs=true): Halide's bf16 casts cost more than the
-# memory traffic on every x86 level. x86-64 only, for the ops below, compiled for the targets
-# below (one AVX-512 target serves all three AVX-512 levels: the pair kernels use no newer
-# instruction); the runtime uses them for rows of even length and stride on 4-byte boundaries.
-# Knobs: the db's bf16p entry, else bf16's.
+# memory traffic on every x86 level. x86-64 only, for the ops below, compiled for every x86
+# target like the other kernels (until 2026-12-07 one AVX-512 target served all three AVX-512
+# flavours, as the pair kernels use no newer instruction; each flavour has its own code since,
+# so that the db may set their knobs apart: schedules/knobs.h, the "avx512_zen4" members); the
+# runtime uses them for rows of even length and stride on 4-byte boundaries. Knobs: the db's
+# bf16p entry, else bf16's.
 set(NF_HALIDE_TYPE_bf16p bfloat16)
 set(NF_PAIR_OPS rms_norm rms_norm_pipelined rms_norm_residual)
-set(NF_PAIR_TARGETS x86-64-linux-avx512_skylake x86-64-linux-avx2-fma-f16c x86-64-linux-sse41)
 
 # Knobs the runtime applies itself (not generator params): stream_rows = rows per tile that a
 # large call normalizes into a cache-resident buffer and streams to y (0 = direct stores).
 set(NF_RUNTIME_KNOBS stream_rows)
-# Members of a db entry that hold knobs for one x86 feature level only (schedules/knobs.h).
-set(NF_KNOB_LEVELS avx512 avx2 sse41)
+# Members of a db entry that hold knobs for one x86 feature level, or one AVX-512 flavour, only
+# (schedules/knobs.h: kKnobLevels).
+set(NF_KNOB_LEVELS avx512 avx2 sse41 avx512_skylake avx512_zen4 avx512_sapphirerapids)
 
 # Knobs for (family, op, dtype, class): the tuned db entry if any, else the hand-written default.
 # Sets <out>_PARAMS (generator params "k=v"), <out>_<KNOB> for each runtime knob (default 0),
@@ -340,9 +342,6 @@ function(nf_add_kernels family)
       string(APPEND name "${suffix}")
       separate_arguments(params UNIX_COMMAND "${params}")
       set(kernel_targets ${group_targets})
-      if (dtype STREQUAL "bf16p")
-        list(TRANSFORM NF_PAIR_TARGETS APPEND "-${feats}" OUTPUT_VARIABLE kernel_targets)
-      endif ()
       # Kernels with the next-row prefetch go through the tool that sets its hint
       # (tools/gen_prefetch_t0.cpp); it runs the same generators.
       set(from NormForge::nf_generators)
@@ -350,7 +349,20 @@ function(nf_add_kernels family)
       set(prefetch 0)
       if ("prefetch=1" IN_LIST params)
         set(prefetch 1)
-        list(APPEND prefetch_libs ${name})
+        # The levels whose knobs turn it off (schedules/knobs.h; a level may only turn it off):
+        # tests/check_prefetch.sh expects none in their code. Listed as NAME@LEVEL@LEVEL...
+        set(entry ${name})
+        foreach (p IN LISTS params)
+          if (p MATCHES "^level_knobs=(.*)$")
+            string(REPLACE "+" ";" groups_of_levels "${CMAKE_MATCH_1}")
+            foreach (g IN LISTS groups_of_levels)
+              if (g MATCHES ":prefetch:0" AND g MATCHES "^([a-z0-9_]+):")
+                string(APPEND entry "@${CMAKE_MATCH_1}")
+              endif ()
+            endforeach ()
+          endif ()
+        endforeach ()
+        list(APPEND prefetch_libs ${entry})
         if (NOT spec_family STREQUAL "x86-64" OR NOT TARGET nf_gen_prefetch_t0)
           message(FATAL_ERROR "${source}: prefetch=1 needs an x86-64 build that builds its generators")
         endif ()

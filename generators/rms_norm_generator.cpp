@@ -82,9 +82,11 @@ public:
         }
     }
 
+    bool prefetch_rows = false;  // set by generate() (CPU targets): the knobs' prefetch for this target
+
     // After generate(): the knob's next-row prefetch, a lowering pass over the output loop.
     void schedule() {
-        if (prefetch && !using_autoscheduler() && !get_target().has_gpu_feature())
+        if (prefetch_rows && !using_autoscheduler())
             get_pipeline().add_custom_lowering_pass(new NextRowPrefetch("x", ".s0.c.co"));
     }
 
@@ -164,6 +166,7 @@ public:
             std::fprintf(stderr, "rms_norm generator: prefetch=1 is for op=rms_norm on x86 targets\n");
             std::exit(1);
         }
+        prefetch_rows = k.prefetch != 0;  // the db's prefetch, after this target's level knobs
         if (get_target().arch == Halide::Target::ARM) {
             schedule_rms_norm_arm(f, *y, inv_rms, k, get_target());
         } else {

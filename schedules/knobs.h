@@ -89,13 +89,21 @@ inline int *knob_field(CpuKnobs &k, const std::string &name) {
 }
 
 // Knobs that differ per x86 feature level: a db entry's "avx512" / "avx2" / "sse41" member
-// overrides its knobs on that level's targets. The build passes them to the generator as one
-// param, level_knobs = "LEVEL:knob:value:knob:value" groups joined by '+', e.g.
-// "avx512:vec_mult:2:unroll:1". Only the knobs that change the kernel's code may differ
-// (kPerLevelKnobs: vec_mult, rows_per_task, unroll): parallel and stream_rows are what the
-// runtime relies on, the same at every level.
-inline const char *const kKnobLevels[] = {"avx512", "avx2", "sse41"};
+// overrides its knobs on that level's targets, and an "avx512_skylake" / "avx512_zen4" /
+// "avx512_sapphirerapids" member (Halide's AVX-512 flavours, one compiled kernel each) overrides
+// them again on that flavour's target only (a CPU vendor's choice: the next-row prefetch was
+// measured faster on an Intel Xeon and slower on a Zen 4). The build passes them to the
+// generator as one param, level_knobs = "LEVEL:knob:value:knob:value" groups joined by '+', e.g.
+// "avx512:vec_mult:2:unroll:1+avx512_zen4:prefetch:0". Only the knobs that change the kernel's
+// code may differ (kPerLevelKnobs: vec_mult, rows_per_task, unroll, which the tuner searches per
+// level; kHandLevelKnobs: prefetch, set by hand, which a level may only turn off, so that the
+// build knows every kernel that prefetches from its family-wide knobs): parallel and stream_rows
+// are what the runtime relies on, the same at every level.
+inline const char *const kKnobLevels[] = {"avx512", "avx2", "sse41", "avx512_skylake", "avx512_zen4",
+                                          "avx512_sapphirerapids"};
+inline const char *const kAvx512Flavours[] = {"avx512_skylake", "avx512_zen4", "avx512_sapphirerapids"};
 inline const char *const kPerLevelKnobs[] = {"vec_mult", "rows_per_task", "unroll"};
+inline const char *const kHandLevelKnobs[] = {"prefetch"};
 
 // The knobs the tuner searches and writes for each class (prefetch is set by hand in the db and
 // kept by the tuner's writer).
@@ -105,6 +113,37 @@ inline const char *const kSearchedKnobs[] = {"vec_mult", "rows_per_task", "paral
 // flavour), 8 avx2, 4 sse41.
 inline const char *knob_level_of_lanes(int natural_fp32_lanes) {
     return natural_fp32_lanes >= 16 ? "avx512" : natural_fp32_lanes == 8 ? "avx2" : "sse41";
+}
+
+// The AVX-512 flavour a Halide target string names ("x86-64-linux-avx512_zen4-..." ->
+// "avx512_zen4"), or "" (other levels, other architectures).
+inline std::string knob_flavour_of_target(const std::string &target) {
+    size_t start = 0;
+    for (;;) {
+        size_t end = target.find('-', start);
+        const std::string feature = target.substr(start, end == std::string::npos ? std::string::npos : end - start);
+        for (const char *f : kAvx512Flavours)
+            if (feature == f) return feature;
+        if (end == std::string::npos) return "";
+        start = end + 1;
+    }
+}
+
+// The level of a Halide x86 target string, as knob_level_of_lanes gives it for the targets the
+// build compiles (an AVX-512 flavour or avx512: "avx512"; avx2: "avx2"; other x86: "sse41"), ""
+// for other architectures.
+inline std::string knob_level_of_target(const std::string &target) {
+    if (target.rfind("x86-", 0) != 0) return "";
+    std::string level = "sse41";
+    size_t start = 0;
+    for (;;) {
+        size_t end = target.find('-', start);
+        const std::string feature = target.substr(start, end == std::string::npos ? std::string::npos : end - start);
+        if (feature == "avx512" || feature.rfind("avx512_", 0) == 0) return "avx512";
+        if (feature == "avx2") level = "avx2";
+        if (end == std::string::npos) return level;
+        start = end + 1;
+    }
 }
 
 // Applies the groups of `spec` named `level` to k; false (and *err) if spec is malformed, names
@@ -129,21 +168,38 @@ inline bool apply_level_knobs(CpuKnobs &k, const std::string &spec, const std::s
         if (t.size() < 3 || t.size() % 2 == 0)
             return *err = "level_knobs group '" + group + "' is not LEVEL:knob:value[:knob:value...]", false;
         for (size_t i = 1; i < t.size(); i += 2) {
-            bool per_level = false;
+            bool per_level = false, flag = false;
             std::string allowed;
             for (const char *name : kPerLevelKnobs) {
                 per_level = per_level || t[i] == name;
                 allowed += (allowed.empty() ? "" : ", ") + std::string(name);
             }
-            if (!per_level) return *err = "knob '" + t[i] + "' may not differ per level (only " + allowed + ")", false;
+            for (const char *name : kHandLevelKnobs) {
+                flag = flag || t[i] == name;
+                allowed += ", " + std::string(name);
+            }
+            if (!per_level && !flag)
+                return *err = "knob '" + t[i] + "' may not differ per level (only " + allowed + ")", false;
             char *end = nullptr;
             long v = std::strtol(t[i + 1].c_str(), &end, 10);
-            if (t[i + 1].empty() || *end != '\0' || v < 1 || v > 1024)
+            if (flag && (t[i + 1].empty() || *end != '\0' || v != 0))
+                return *err = "level_knobs value '" + t[i + 1] + "' of " + t[i] + " is not 0 (a level may only turn it off)",
+                       false;
+            if (!flag && (t[i + 1].empty() || *end != '\0' || v < 1 || v > 1024))
                 return *err = "level_knobs value '" + t[i + 1] + "' of " + t[i] + " is not a positive integer", false;
             if (t[0] == level) *knob_field(k, t[i]) = int(v);
         }
     }
     return true;
+}
+
+// The knobs of a target: k with the groups of its level (knob_level_of_lanes), then those of its
+// AVX-512 flavour (knob_flavour_of_target), applied; `level` "" = none (AArch64).
+inline bool apply_target_knobs(CpuKnobs &k, const std::string &spec, const std::string &level,
+                               const std::string &target, std::string *err) {
+    if (!apply_level_knobs(k, spec, level, err)) return false;
+    const std::string flavour = level.empty() ? "" : knob_flavour_of_target(target);
+    return flavour.empty() || apply_level_knobs(k, spec, flavour, err);
 }
 
 // Every point of the space that satisfies the restrictions, in a fixed order (what the tuner

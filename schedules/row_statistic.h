@@ -118,15 +118,15 @@ inline void schedule_layer_norm_rows_cpu(LayerNormFuncs &f, Halide::Func y, Hali
     schedule_row_sum_cpu(f.ss, Halide::LoopLevel(y, L.ri), w);
 }
 
-// The db's per-level knobs (knobs.h: apply_level_knobs) for this target: on x86 its level by
-// vector width (Halide's avx512_skylake, _zen4, ... targets do not set its plain avx512 feature);
-// none on other architectures.
+// The db's per-level knobs (knobs.h: apply_target_knobs) for this target: on x86 its level by
+// vector width (Halide's avx512_skylake, _zen4, ... targets do not set its plain avx512 feature),
+// then its AVX-512 flavour; none on other architectures.
 inline bool apply_level_knobs_or_report(const char *generator, CpuKnobs &k, const std::string &spec,
                                         const Halide::Target &t) {
     const char *level =
         t.arch == Halide::Target::X86 ? knob_level_of_lanes(t.natural_vector_size<float>()) : "";
     std::string err;
-    if (apply_level_knobs(k, spec, level, &err)) return true;
+    if (apply_target_knobs(k, spec, level, t.to_string(), &err)) return true;
     std::fprintf(stderr, "%s generator: %s\n", generator, err.c_str());
     return false;
 }

@@ -2,8 +2,10 @@
 # Checks the next-row prefetch (knob prefetch, schedules/next_row_prefetch.h) in the compiled
 # kernels: every target's object of a kernel with the knob holds prefetcht0 (the hint the build
 # sets, tools/gen_prefetch_t0.cpp) and no prefetchnta (Halide's own hint, measured slower), at
-# least one per 64-byte line of a vector iteration at AVX-512; a kernel without the knob holds
-# no prefetch at all. Usage: check_prefetch.sh <objdump> --with <archives...> --without <archives...>
+# least one per 64-byte line of a vector iteration at AVX-512, except the targets of the levels
+# its knobs turn it off at (ARCHIVE@LEVEL@...: e.g. @avx512_zen4, schedules/knobs.h), which hold
+# none; a kernel without the knob holds no prefetch at all.
+# Usage: check_prefetch.sh <objdump> --with <archives[@levels]...> --without <archives...>
 set -u
 objdump="$1"; shift
 fail=0
@@ -12,6 +14,8 @@ n=0
 for arg in "$@"; do
   case "$arg" in --with | --without) mode="$arg"; continue ;; esac
   n=$((n + 1))
+  off=""
+  case "$arg" in *@*) off="${arg#*@}"; arg="${arg%%@*}" ;; esac
   name=$(basename "$arg" .a)
   # One block per member object (one per x86 feature level, plus the dispatch wrapper).
   members=$("$objdump" -d --no-show-raw-insn "$arg" |
@@ -25,6 +29,15 @@ for arg in "$@"; do
     bad=$fail
     fail=0
     t=${t%:}
+    is_off=0
+    for level in ${off//@/ }; do case "$t" in *"-$level"*) is_off=1 ;; esac; done
+    if [ $is_off -eq 1 ]; then
+      any=$(grep -F "$t" <<<"$members" | awk '{s += $1} END {print s + 0}')
+      [ "$any" -eq 0 ] || { echo "FAIL $name $t: $any prefetches, but its level knobs turn them off"; fail=1; }
+      [ $fail -eq 0 ] && echo "ok $name $t: no prefetch (off at this level)"
+      [ $bad -eq 0 ] || fail=1
+      continue
+    fi
     t0=$(grep -F "$t" <<<"$members" | awk '$3 == "prefetcht0" {s += $1} END {print s + 0}')
     nta=$(grep -F "$t" <<<"$members" | awk '$3 == "prefetchnta" {s += $1} END {print s + 0}')
     [ "$nta" -eq 0 ] || { echo "FAIL $name $t: $nta prefetchnta (the hint was not rewritten)"; fail=1; }

@@ -113,4 +113,44 @@ TEST(KnobSpace, PerLevelKnobs) {
     }
 }
 
+// An AVX-512 flavour's members (apply_target_knobs): the level's group, then the flavour's, on
+// that flavour's target only; prefetch may only be turned off there.
+TEST(KnobSpace, FlavourKnobs) {
+    EXPECT_EQ(knob_flavour_of_target("x86-64-linux-avx512_zen4-large_buffers-user_context"), "avx512_zen4");
+    EXPECT_EQ(knob_flavour_of_target("x86-64-linux-avx512_sapphirerapids"), "avx512_sapphirerapids");
+    EXPECT_EQ(knob_flavour_of_target("x86-64-linux-avx512_skylake-no_runtime"), "avx512_skylake");
+    EXPECT_EQ(knob_flavour_of_target("x86-64-linux-avx2-fma-f16c"), "");
+    EXPECT_EQ(knob_flavour_of_target("arm-64-linux-arm_dot_prod"), "");
+    EXPECT_EQ(knob_level_of_target("x86-64-linux-avx512_zen4-large_buffers"), "avx512");
+    EXPECT_EQ(knob_level_of_target("x86-64-linux-avx2-fma-f16c-large_buffers"), "avx2");
+    EXPECT_EQ(knob_level_of_target("x86-64-linux-sse41"), "sse41");
+    EXPECT_EQ(knob_level_of_target("arm-64-linux"), "");
+
+    const std::string spec = "avx512:vec_mult:2:unroll:4+avx512_zen4:unroll:2:prefetch:0";
+    CpuKnobs base;
+    base.vec_mult = 4, base.unroll = 1, base.prefetch = 1;
+    std::string err;
+    CpuKnobs k = base;
+    ASSERT_TRUE(apply_target_knobs(k, spec, "avx512", "x86-64-linux-avx512_zen4-large_buffers", &err)) << err;
+    EXPECT_EQ(k.vec_mult, 2);  // the level's
+    EXPECT_EQ(k.unroll, 2);    // the flavour's, over the level's
+    EXPECT_EQ(k.prefetch, 0);
+    k = base;
+    ASSERT_TRUE(apply_target_knobs(k, spec, "avx512", "x86-64-linux-avx512_sapphirerapids", &err)) << err;
+    EXPECT_EQ(k.vec_mult, 2);
+    EXPECT_EQ(k.unroll, 4);
+    EXPECT_EQ(k.prefetch, 1);
+    k = base;
+    ASSERT_TRUE(apply_target_knobs(k, spec, "avx2", "x86-64-linux-avx2-fma-f16c", &err)) << err;
+    EXPECT_EQ(key(k), key(base));
+    EXPECT_EQ(k.prefetch, 1);
+    for (const char *bad : {"avx512_zen4:prefetch:1", "avx512_zen4:prefetch:2", "avx512_zen5:prefetch:0",
+                            "avx512_zen4:parallel:0", "avx512:prefetch:x"}) {
+        err.clear();
+        k = base;
+        EXPECT_FALSE(apply_target_knobs(k, bad, "avx512", "x86-64-linux-avx512_zen4", &err)) << bad;
+        EXPECT_FALSE(err.empty()) << bad;
+    }
+}
+
 }  // namespace

@@ -4,7 +4,8 @@
 // arguments; also asks them for assembly, and for each target's assembly that holds the
 // kernel's prefetches, replaces the hint and assembles it over that target's object. Fails
 // (and the build with it) when a target's code has no prefetch at all: the lowering pass then
-// no longer finds the output loop, which must not pass silently.
+// no longer finds the output loop, which must not pass silently. A target whose level knobs
+// turn the prefetch off (level_knobs "...:prefetch:0", schedules/knobs.h) must have none.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +15,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "schedules/knobs.h"
 
 namespace {
 
@@ -44,7 +47,7 @@ std::vector<std::string> split(const std::string &s, char sep) {
 
 int main(int argc, char **argv) {
     std::vector<std::string> args{NF_GENERATORS};
-    std::string out_dir = ".", name, targets;
+    std::string out_dir = ".", name, targets, level_knobs;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
         const std::string next = i + 1 < argc ? argv[i + 1] : "";
@@ -57,6 +60,7 @@ int main(int argc, char **argv) {
         if (a == "-o") out_dir = next;
         if (a == "-f") name = next;
         if (a.rfind("target=", 0) == 0) targets = a.substr(7);
+        if (a.rfind("level_knobs=", 0) == 0) level_knobs = a.substr(12);
         args.push_back(a);
     }
     if (name.empty() || targets.empty()) {
@@ -75,6 +79,21 @@ int main(int argc, char **argv) {
         std::stringstream buf;
         buf << in.rdbuf();
         std::string text = buf.str();
+        normforge::CpuKnobs k;
+        k.prefetch = 1;
+        std::string err;
+        if (!normforge::apply_target_knobs(k, level_knobs, normforge::knob_level_of_target(t), t, &err)) {
+            std::fprintf(stderr, "gen_prefetch_t0: %s\n", err.c_str());
+            return 1;
+        }
+        if (k.prefetch == 0) {  // off at this target's level: nothing to rewrite, and nothing placed
+            if (text.find("prefetch") != std::string::npos) {
+                std::fprintf(stderr, "gen_prefetch_t0: %s.s has prefetches, but its level knobs turn them off\n",
+                             base.c_str());
+                return 1;
+            }
+            continue;
+        }
         size_t n = 0;
         for (size_t p = text.find("prefetchnta"); p != std::string::npos; p = text.find("prefetchnta", p)) {
             text.replace(p, 11, "prefetcht0");

@@ -12,7 +12,7 @@
 namespace normforge {
 
 // Whether the pair kernels are compiled for this architecture: for every x86-64 feature level
-// (cmake/NormForgeKernels.cmake: NF_PAIR_TARGETS), not for AArch64.
+// (cmake/NormForgeKernels.cmake: NF_PAIR_OPS), not for AArch64.
 #if defined(__aarch64__)
 constexpr bool kBf16PairsAvailable = false;
 #else

@@ -39,6 +39,9 @@ constexpr int64_t kPipelinedMinRowBytes = int64_t(8) << 10;
 // row (its stream_rows and prefetch knobs). A small-class kernel runs such a call only on one
 // thread, in place of the medium one; its prefetch is for calls below kPipelinedMinBytes and
 // does not count (with it, 512x13824 bf16 at 1 thread was not faster two-pass than pipelined).
+// k.prefetch is the family-wide knob: a flavour whose db member turns it off (the pair kernels'
+// avx512_zen4 code) still counts as prefetching; only two_pass_streamed asks, the default on
+// Intel CPUs, which do not run that code.
 inline bool two_pass_gain(const KernelEntry &k) {
     return (k.stream_rows > 0 || k.prefetch) && k.shape_class != NF_CLASS_small;
 }

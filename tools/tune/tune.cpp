@@ -52,24 +52,31 @@ std::string knob_text(const CpuKnobs &k) {
 }
 
 // The knobs of a manifest entry's text ("k=v ..."), with its per-level knobs ("avx512.k=v") for
-// `level` applied (the kernel the build compiled for a target of that level).
-normforge::CpuKnobs parse_knobs(const std::string &text, const std::string &level) {
+// `level` and then for `flavour` ("avx512_zen4.k=v") applied (the kernel the build compiled for
+// that target).
+normforge::CpuKnobs parse_knobs(const std::string &text, const std::string &level, const std::string &flavour) {
     normforge::CpuKnobs k;
     std::istringstream is(text);
     std::string kv;
-    std::vector<std::string> overrides;
+    std::vector<std::string> overrides[2];
     while (is >> kv) {
         size_t eq = kv.find('=');
         if (eq == std::string::npos) continue;
         std::string key = kv.substr(0, eq);
-        if (!level.empty() && key.rfind(level + ".", 0) == 0) {
-            overrides.push_back(kv.substr(level.size() + 1));
-            continue;
-        }
+        const std::string *levels[2] = {&level, &flavour};
+        bool at_level = false;
+        for (int i = 0; i < 2; i++)
+            if (!levels[i]->empty() && key.rfind(*levels[i] + ".", 0) == 0) {
+                overrides[i].push_back(kv.substr(levels[i]->size() + 1));
+                at_level = true;
+            }
+        if (at_level || key.find('.') != std::string::npos) continue;  // this level's, or another level's
         if (int *f = normforge::knob_field(k, key)) *f = std::atoi(kv.c_str() + eq + 1);
     }
-    for (const std::string &o : overrides)
-        if (int *f = normforge::knob_field(k, o.substr(0, o.find('=')))) *f = std::atoi(o.c_str() + o.find('=') + 1);
+    for (const std::vector<std::string> &os : overrides)
+        for (const std::string &o : os)
+            if (int *f = normforge::knob_field(k, o.substr(0, o.find('='))))
+                *f = std::atoi(o.c_str() + o.find('=') + 1);
     return k;
 }
 
@@ -460,7 +467,7 @@ int run_tune(const TuneOptions &o) {
             const nftools::ManifestEntry &e = nftools::kManifest[i];
             if (T.family == e.family && std::string(e.name) == kname_prefix + cls) {
                 const std::string level = T.family == "x86-64" ? normforge::knob_level_of_lanes(T.natural) : "";
-                Candidate c{"default", "", parse_knobs(e.knobs, level), cls};
+                Candidate c{"default", "", parse_knobs(e.knobs, level, level.empty() ? "" : normforge::knob_flavour_of_target(T.target)), cls};
                 defaults.push_back(c);
             }
         }
@@ -669,13 +676,26 @@ int run_tune(const TuneOptions &o) {
             } else {
                 for (const char *f : normforge::kSearchedKnobs)
                     e.set(f, Json::number(*normforge::knob_field(kk, f)));
-                // prefetch is set by hand, not searched (schedules/knobs.h): the entry keeps it.
+                // prefetch is set by hand, not searched (schedules/knobs.h): the entry keeps it,
+                // also where a level member turns it off (that member's searched knobs go: they
+                // were measured against the knobs this run replaces).
                 const Json *pf = have ? have->get("prefetch") : nullptr;
                 if (pf != nullptr && pf->kind == Json::Number) {
                     e.set("prefetch", Json::number(pf->num));
                     std::printf("%s: kept prefetch=%d from the entry (the tuner does not search it)\n", w.cls.c_str(),
                                 int(pf->num));
                 }
+                for (const char *lv : normforge::kKnobLevels)
+                    for (const char *hk : normforge::kHandLevelKnobs) {
+                        const Json *m = have ? have->get(lv) : nullptr;
+                        const Json *v = m ? m->get(hk) : nullptr;
+                        if (v == nullptr || v->kind != Json::Number) continue;
+                        Json kept = Json::object();
+                        kept.set(hk, *v);
+                        if (const Json *note = m->get("_note")) kept.set("_note", *note);
+                        e.set(lv, kept);
+                        std::printf("%s: kept %s=%d at %s from the entry\n", w.cls.c_str(), hk, int(v->num), lv);
+                    }
             }
             double td = 0, tw = 0;
             for (const Shape &s : T.shapes)
