@@ -39,6 +39,7 @@ public:
     GeneratorParam<int> parallel{"parallel", 1};
     GeneratorParam<int> unroll{"unroll", 1};
     GeneratorParam<int> prefetch{"prefetch", 0};  // x86, op rms_norm (schedules/next_row_prefetch.h)
+    GeneratorParam<int> hoist_weight{"hoist_weight", 1};  // bf16 pairs (schedules/knobs.h)
     GeneratorParam<std::string> level_knobs{"level_knobs", ""};  // per-level knobs (schedules/knobs.h)
     GeneratorParam<int> rows_per_block{"rows_per_block", 4};  // CUDA only
     GeneratorParam<int> stage{"stage", 0};                    // CUDA only
@@ -155,6 +156,7 @@ public:
         }
         CpuKnobs k{vec_mult, rows_per_task, parallel, unroll};
         k.prefetch = prefetch;
+        k.hoist_weight = hoist_weight;
         if (!apply_level_knobs_or_report("rms_norm", k, level_knobs, get_target())) std::exit(1);
         if (!check_knobs_or_report("rms_norm", k, get_target())) std::exit(1);
         if (residual_out && k.parallel != 0) {

@@ -19,6 +19,10 @@ struct CpuKnobs {
     int prefetch = 0;       // 1: the output pass prefetches the next row of x (x86 RMSNorm only:
                             // schedules/next_row_prefetch.h); set by hand in the db, not searched
                             // by the tuner (its kernels skip the build's prefetcht0 rewrite)
+    int hoist_weight = 1;   // 1: the bf16 pair kernels compute their fp32 weight operands once per
+                            // task of rows_per_task >= 2 rows (schedules/row_statistic.h), 0: in
+                            // every row (the operands take twice the weight's bytes, and next to a
+                            // row of x and of y they may not fit a 32 KiB L1); set by hand
 };
 
 // The CUDA family's knobs (schedules/cuda.h): one row per warp.
@@ -75,7 +79,8 @@ inline bool valid_cpu_knobs(const CpuKnobs &k, int natural_lanes) {
     int w = natural_lanes * k.vec_mult;
     return k.vec_mult >= 1 && w <= 64 && 64 % w == 0 && k.rows_per_task >= 1 &&
            (k.parallel == 0 || k.parallel == 1) && k.unroll >= 1 && k.unroll <= 8 &&
-           k.stream_rows >= 0 && (k.stream_rows == 0 || k.parallel == 0) && (k.prefetch == 0 || k.prefetch == 1);
+           k.stream_rows >= 0 && (k.stream_rows == 0 || k.parallel == 0) && (k.prefetch == 0 || k.prefetch == 1) &&
+           (k.hoist_weight == 0 || k.hoist_weight == 1);
 }
 
 inline int *knob_field(CpuKnobs &k, const std::string &name) {
@@ -85,6 +90,7 @@ inline int *knob_field(CpuKnobs &k, const std::string &name) {
     if (name == "unroll") return &k.unroll;
     if (name == "stream_rows") return &k.stream_rows;
     if (name == "prefetch") return &k.prefetch;
+    if (name == "hoist_weight") return &k.hoist_weight;
     return nullptr;
 }
 
@@ -96,17 +102,17 @@ inline int *knob_field(CpuKnobs &k, const std::string &name) {
 // generator as one param, level_knobs = "LEVEL:knob:value:knob:value" groups joined by '+', e.g.
 // "avx512:vec_mult:2:unroll:1+avx512_zen4:prefetch:0". Only the knobs that change the kernel's
 // code may differ (kPerLevelKnobs: vec_mult, rows_per_task, unroll, which the tuner searches per
-// level; kHandLevelKnobs: prefetch, set by hand, which a level may only turn off, so that the
-// build knows every kernel that prefetches from its family-wide knobs): parallel and stream_rows
-// are what the runtime relies on, the same at every level.
+// level; kHandLevelKnobs: prefetch and hoist_weight, set by hand, which a level may only turn
+// off, so that the build knows every kernel that prefetches from its family-wide knobs):
+// parallel and stream_rows are what the runtime relies on, the same at every level.
 inline const char *const kKnobLevels[] = {"avx512", "avx2", "sse41", "avx512_skylake", "avx512_zen4",
                                           "avx512_sapphirerapids"};
 inline const char *const kAvx512Flavours[] = {"avx512_skylake", "avx512_zen4", "avx512_sapphirerapids"};
 inline const char *const kPerLevelKnobs[] = {"vec_mult", "rows_per_task", "unroll"};
-inline const char *const kHandLevelKnobs[] = {"prefetch"};
+inline const char *const kHandLevelKnobs[] = {"prefetch", "hoist_weight"};
 
-// The knobs the tuner searches and writes for each class (prefetch is set by hand in the db and
-// kept by the tuner's writer).
+// The knobs the tuner searches and writes for each class (prefetch and hoist_weight are set by
+// hand in the db and kept by the tuner's writer).
 inline const char *const kSearchedKnobs[] = {"vec_mult", "rows_per_task", "parallel", "unroll", "stream_rows"};
 
 // The level of an x86 target by its natural fp32 vector width: 16 lanes avx512 (every AVX-512

@@ -74,7 +74,8 @@ inline void finish_row_loops_cpu(Halide::Func y, Halide::Func stat_out, const Ha
 
 // Tasks of at least this many rows compute the bf16 pair kernels' weight operands once per task
 // (on shorter tasks the output loop widens the weight itself: a task of one row would widen it
-// and then store and reload it).
+// and then store and reload it), unless knob hoist_weight is 0 (the operands, fp32, then stay out
+// of L1: on a Zen 4, 32 KiB of L1, a 4096-column row of x and of y plus the operands filled it).
 constexpr int kWeightOperandsMinRows = 2;
 
 // RMSNorm (and the fused residual op): the row loops, then the statistic at each row.
@@ -96,7 +97,7 @@ inline void schedule_rows_cpu(RmsNormFuncs &f, Halide::Func y, Halide::Func inv_
     }
     finish_row_loops_cpu(y, inv_out, f.r, f.cols, k, w, whole_vector_loop, L);
     schedule_row_statistic_cpu(f, y, L.ri, w);
-    if (f.w_low.defined() && k.rows_per_task >= kWeightOperandsMinRows) {
+    if (f.w_low.defined() && k.rows_per_task >= kWeightOperandsMinRows && k.hoist_weight) {
         // The bf16 pair kernels' weight operands (two fp32 values per weight pair), once per
         // task of rows instead of once per row: the output loop then loads them instead of
         // widening the weight (and adding 1 for Gemma's 1 + w) in every row.

@@ -114,7 +114,7 @@ TEST(KnobSpace, PerLevelKnobs) {
 }
 
 // An AVX-512 flavour's members (apply_target_knobs): the level's group, then the flavour's, on
-// that flavour's target only; prefetch may only be turned off there.
+// that flavour's target only; prefetch and hoist_weight may only be turned off there.
 TEST(KnobSpace, FlavourKnobs) {
     EXPECT_EQ(knob_flavour_of_target("x86-64-linux-avx512_zen4-large_buffers-user_context"), "avx512_zen4");
     EXPECT_EQ(knob_flavour_of_target("x86-64-linux-avx512_sapphirerapids"), "avx512_sapphirerapids");
@@ -144,7 +144,12 @@ TEST(KnobSpace, FlavourKnobs) {
     ASSERT_TRUE(apply_target_knobs(k, spec, "avx2", "x86-64-linux-avx2-fma-f16c", &err)) << err;
     EXPECT_EQ(key(k), key(base));
     EXPECT_EQ(k.prefetch, 1);
+    k = base;
+    ASSERT_TRUE(apply_target_knobs(k, "avx512_zen4:hoist_weight:0", "avx512", "x86-64-linux-avx512_zen4", &err)) << err;
+    EXPECT_EQ(k.hoist_weight, 0);
+    EXPECT_EQ(k.prefetch, 1);
     for (const char *bad : {"avx512_zen4:prefetch:1", "avx512_zen4:prefetch:2", "avx512_zen5:prefetch:0",
+                            "avx512_zen4:hoist_weight:1",
                             "avx512_zen4:parallel:0", "avx512:prefetch:x"}) {
         err.clear();
         k = base;

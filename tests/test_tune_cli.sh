@@ -55,13 +55,17 @@ test "$before" = "$after"
 grep -q "wrote $tmp/res.json" "$tmp/run5.txt"
 if grep -q '"status": "wrong' "$tmp/res.jsonl"; then echo "fused candidate rejected as wrong"; exit 1; fi
 grep -q '"status": "ok' "$tmp/res.jsonl"
-# The knob prefetch is not searched: a rewritten entry keeps the value it had.
+# The hand-set knobs (prefetch, hoist_weight) are not searched: a rewritten entry keeps the values
+# it had, and a flavour member keeps those it turns off (its searched knobs go).
 "$python" -c 'import json, sys; json.dump({"x86-64": {"rms_norm": {"f32": {"small": {"vec_mult": 1, "rows_per_task": 1,
-    "parallel": 0, "unroll": 1, "stream_rows": 0, "prefetch": 1}}}}}, open(sys.argv[1], "w"))' "$tmp/pf.json"
+    "parallel": 0, "unroll": 1, "stream_rows": 0, "prefetch": 1, "hoist_weight": 1,
+    "avx512_zen4": {"prefetch": 0, "hoist_weight": 0, "unroll": 2, "_note": "n"}}}}}}, open(sys.argv[1], "w"))' "$tmp/pf.json"
 "$normforge" tune --op rms_norm --dtype f32 --shapes 4x256 --trials 1 --reps 3 --budget 20s --no-baselines \
     --log "$tmp/pf.jsonl" --out "$tmp/pf.json" | tee "$tmp/run-pf.txt"
 grep -q "kept prefetch=1" "$tmp/run-pf.txt"
-"$python" -c 'import json, sys; e = json.load(open(sys.argv[1]))["x86-64"]["rms_norm"]["f32"]["small"]; assert e["prefetch"] == 1, e' "$tmp/pf.json"
+"$python" -c 'import json, sys; e = json.load(open(sys.argv[1]))["x86-64"]["rms_norm"]["f32"]["small"]
+assert e["prefetch"] == 1 and e["hoist_weight"] == 1, e
+assert e["avx512_zen4"] == {"prefetch": 0, "hoist_weight": 0, "_note": "n"}, e' "$tmp/pf.json"
 # --per-level: the winner goes in as the entry's member for this CPU's level (avx512, avx2 or
 # sse41) with vec_mult, rows_per_task and unroll only; the family-wide knobs stay. Without a
 # family-wide entry nothing is written (no empty entry either); not for AArch64 targets.

@@ -676,26 +676,31 @@ int run_tune(const TuneOptions &o) {
             } else {
                 for (const char *f : normforge::kSearchedKnobs)
                     e.set(f, Json::number(*normforge::knob_field(kk, f)));
-                // prefetch is set by hand, not searched (schedules/knobs.h): the entry keeps it,
-                // also where a level member turns it off (that member's searched knobs go: they
-                // were measured against the knobs this run replaces).
-                const Json *pf = have ? have->get("prefetch") : nullptr;
-                if (pf != nullptr && pf->kind == Json::Number) {
-                    e.set("prefetch", Json::number(pf->num));
-                    std::printf("%s: kept prefetch=%d from the entry (the tuner does not search it)\n", w.cls.c_str(),
-                                int(pf->num));
+                // prefetch and hoist_weight are set by hand, not searched (schedules/knobs.h): the
+                // entry keeps them, also where a level member turns them off (that member's searched
+                // knobs go: they were measured against the knobs this run replaces).
+                for (const char *hk : normforge::kHandLevelKnobs) {
+                    const Json *v = have ? have->get(hk) : nullptr;
+                    if (v == nullptr || v->kind != Json::Number) continue;
+                    e.set(hk, *v);
+                    std::printf("%s: kept %s=%d from the entry (the tuner does not search it)\n", w.cls.c_str(), hk,
+                                int(v->num));
                 }
-                for (const char *lv : normforge::kKnobLevels)
+                for (const char *lv : normforge::kKnobLevels) {
+                    const Json *m = have ? have->get(lv) : nullptr;
+                    Json kept = Json::object();
+                    bool any = false;
                     for (const char *hk : normforge::kHandLevelKnobs) {
-                        const Json *m = have ? have->get(lv) : nullptr;
                         const Json *v = m ? m->get(hk) : nullptr;
                         if (v == nullptr || v->kind != Json::Number) continue;
-                        Json kept = Json::object();
                         kept.set(hk, *v);
-                        if (const Json *note = m->get("_note")) kept.set("_note", *note);
-                        e.set(lv, kept);
+                        any = true;
                         std::printf("%s: kept %s=%d at %s from the entry\n", w.cls.c_str(), hk, int(v->num), lv);
                     }
+                    if (!any) continue;
+                    if (const Json *note = m->get("_note")) kept.set("_note", *note);
+                    e.set(lv, kept);
+                }
             }
             double td = 0, tw = 0;
             for (const Shape &s : T.shapes)
