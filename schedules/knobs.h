@@ -121,18 +121,25 @@ inline const char *knob_level_of_lanes(int natural_fp32_lanes) {
     return natural_fp32_lanes >= 16 ? "avx512" : natural_fp32_lanes == 8 ? "avx2" : "sse41";
 }
 
+// s split at each sep (empty parts kept).
+inline std::vector<std::string> split_at(const std::string &s, char sep) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    for (;;) {
+        size_t end = s.find(sep, start);
+        out.push_back(s.substr(start, end == std::string::npos ? std::string::npos : end - start));
+        if (end == std::string::npos) return out;
+        start = end + 1;
+    }
+}
+
 // The AVX-512 flavour a Halide target string names ("x86-64-linux-avx512_zen4-..." ->
 // "avx512_zen4"), or "" (other levels, other architectures).
 inline std::string knob_flavour_of_target(const std::string &target) {
-    size_t start = 0;
-    for (;;) {
-        size_t end = target.find('-', start);
-        const std::string feature = target.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    for (const std::string &feature : split_at(target, '-'))
         for (const char *f : kAvx512Flavours)
             if (feature == f) return feature;
-        if (end == std::string::npos) return "";
-        start = end + 1;
-    }
+    return "";
 }
 
 // The level of a Halide x86 target string, as knob_level_of_lanes gives it for the targets the
@@ -141,33 +148,19 @@ inline std::string knob_flavour_of_target(const std::string &target) {
 inline std::string knob_level_of_target(const std::string &target) {
     if (target.rfind("x86-", 0) != 0) return "";
     std::string level = "sse41";
-    size_t start = 0;
-    for (;;) {
-        size_t end = target.find('-', start);
-        const std::string feature = target.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    for (const std::string &feature : split_at(target, '-')) {
         if (feature == "avx512" || feature.rfind("avx512_", 0) == 0) return "avx512";
         if (feature == "avx2") level = "avx2";
-        if (end == std::string::npos) return level;
-        start = end + 1;
     }
+    return level;
 }
 
 // Applies the groups of `spec` named `level` to k; false (and *err) if spec is malformed, names
 // an unknown level or a knob that may not differ per level.
 inline bool apply_level_knobs(CpuKnobs &k, const std::string &spec, const std::string &level, std::string *err) {
-    auto split = [](const std::string &s, char sep) {
-        std::vector<std::string> out;
-        size_t start = 0;
-        for (;;) {
-            size_t end = s.find(sep, start);
-            out.push_back(s.substr(start, end == std::string::npos ? std::string::npos : end - start));
-            if (end == std::string::npos) return out;
-            start = end + 1;
-        }
-    };
     if (spec.empty()) return true;
-    for (const std::string &group : split(spec, '+')) {
-        std::vector<std::string> t = split(group, ':');
+    for (const std::string &group : split_at(spec, '+')) {
+        std::vector<std::string> t = split_at(group, ':');
         bool known = false;
         for (const char *l : kKnobLevels) known = known || t[0] == l;
         if (!known) return *err = "unknown level '" + t[0] + "' in level_knobs '" + spec + "'", false;

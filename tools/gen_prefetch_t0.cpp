@@ -36,13 +36,6 @@ int run(const std::vector<std::string> &args) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-std::vector<std::string> split(const std::string &s, char sep) {
-    std::vector<std::string> out;
-    std::stringstream in(s);
-    for (std::string part; std::getline(in, part, sep);) out.push_back(part);
-    return out;
-}
-
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -68,7 +61,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (int rc = run(args)) return rc;
-    const std::vector<std::string> ts = split(targets, ',');
+    const std::vector<std::string> ts = normforge::split_at(targets, ',');
     for (const std::string &t : ts) {
         const std::string base = out_dir + "/" + name + (ts.size() > 1 ? "-" + t : "");
         std::ifstream in(base + ".s");
