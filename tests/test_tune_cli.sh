@@ -110,6 +110,22 @@ if gen_stmt x86-64-linux-avx2-fma-f16c level_knobs=avx512:parallel:1 2> "$tmp/lk
   echo "a per-level parallel knob was accepted"; exit 1
 fi
 grep -q "may not differ per level" "$tmp/lk.txt"
+# An AVX-512 flavour's member applies on that flavour's target only: "avx512_zen4:hoist_weight:0"
+# makes the bf16 pair kernel's zen4 code compute the weight operands per row (no w_low buffer per
+# task) and leaves the skylake code hoisting them; a flavour may not turn a hand knob on.
+gen_pairs() {  # target, extra params...
+  local t=$1; shift
+  "$generator" -g rms_norm -f lk -o "$tmp" -e stmt "target=$t-large_buffers" op=rms_norm dtype=bfloat16 pairs=true \
+      weight_mode=scale rounding=once vec_mult=1 rows_per_task=4 "$@"
+}
+gen_pairs x86-64-linux-avx512_zen4; grep -q "allocate w_low" "$tmp/lk.stmt"
+gen_pairs x86-64-linux-avx512_zen4 level_knobs=avx512_zen4:hoist_weight:0
+if grep -q "allocate w_low" "$tmp/lk.stmt"; then echo "avx512_zen4 member not applied"; exit 1; fi
+gen_pairs x86-64-linux-avx512_skylake level_knobs=avx512_zen4:hoist_weight:0; grep -q "allocate w_low" "$tmp/lk.stmt"
+if gen_pairs x86-64-linux-avx512_zen4 level_knobs=avx512_zen4:prefetch:1 2> "$tmp/lk.txt"; then
+  echo "a flavour member turned prefetch on"; exit 1
+fi
+grep -q "a level may only turn it off" "$tmp/lk.txt"
 for op in rms_norm_backward rms_norm_dweight; do
   "$normforge" tune --op $op --dtype bf16 --shapes 3x300,200x257 --trials 2 --reps 3 --budget 60s \
       --strategy exhaustive --no-baselines --corrupt-candidate 1 --log "$tmp/$op.jsonl" --out "$tmp/bw.json" \
