@@ -44,10 +44,13 @@ bool run_cmd(const std::string &cmd, std::string *output) {
     return rc == 0;
 }
 
+// A candidate's knobs as text (its record key; hoist_weight only where it is not the default 1,
+// so the keys of earlier record logs stay valid).
 std::string knob_text(const CpuKnobs &k) {
     std::ostringstream os;
     os << "vec_mult=" << k.vec_mult << " rows_per_task=" << k.rows_per_task << " parallel=" << k.parallel
        << " unroll=" << k.unroll << " stream_rows=" << k.stream_rows;
+    if (k.hoist_weight != 1) os << " hoist_weight=" << k.hoist_weight;
     return os.str();
 }
 
@@ -269,6 +272,10 @@ bool Tuner::build(const Candidate &c, std::string *exe) {
         const CpuKnobs &k = c.knobs;
         cmd += " vec_mult=" + std::to_string(k.vec_mult) + " rows_per_task=" + std::to_string(k.rows_per_task) +
                " parallel=" + std::to_string(k.parallel) + " unroll=" + std::to_string(k.unroll);
+        // The hand-set hoist_weight as the build has it for this target (an avx512_zen4 member
+        // turns it off): the default candidate is then the build's kernel. (prefetch stays off in
+        // every candidate: schedules/knobs.h.)
+        if (k.hoist_weight != 1) cmd += " hoist_weight=" + std::to_string(k.hoist_weight);
     }
     std::string out;
     bool ok = run_cmd(cmd, &out) &&
@@ -490,6 +497,10 @@ int run_tune(const TuneOptions &o) {
         space.erase(std::remove_if(space.begin(), space.end(),
                                    [](const CpuKnobs &k) { return k.parallel != 0 || k.rows_per_task != 1; }),
                     space.end());
+    // hoist_weight is set by hand, not searched: the candidates take the build's value for this
+    // target (the entry keeps it when a winner is written).
+    if (!defaults.empty())
+        for (CpuKnobs &k : space) k.hoist_weight = defaults[0].knobs.hoist_weight;
     if (o.per_level && !defaults.empty()) {
         // A level may change vec_mult, rows_per_task and unroll only: search those, at the
         // parallel and stream_rows of the entries (when the tuned classes agree on them).
