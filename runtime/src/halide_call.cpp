@@ -104,4 +104,15 @@ const KernelEntry *find_pairs_kernel(KernelOp op, nf_weight_mode w, nf_rounding 
     return find_kernel_of(op, NF_bf16p, 2, w, r, 0, rows, cols);
 }
 
+const KernelEntry *serial_kernel(const KernelEntry *k) {
+    if (k->shape_class == NF_CLASS_small || (k->shape_class == NF_CLASS_large && k->stream_rows > 0)) return k;
+    for (size_t i = 0; i < kNumKernels; i++) {
+        const KernelEntry &s = kKernels[i];
+        if (s.op == k->op && s.dtype == k->dtype && s.weight == k->weight && s.rounding == k->rounding &&
+            s.bias == k->bias && s.shape_class == NF_CLASS_small)
+            return &s;
+    }
+    return nullptr;
+}
+
 }  // namespace normforge

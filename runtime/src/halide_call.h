@@ -75,5 +75,9 @@ const KernelEntry *find_kernel(KernelOp op, nf_dtype dtype, nf_weight_mode w, nf
                                int64_t rows, int64_t cols);
 // The bf16 pair kernel (bf16_pairs.h) for a bf16 call of this shape, or nullptr (none compiled).
 const KernelEntry *find_pairs_kernel(KernelOp op, nf_weight_mode w, nf_rounding r, int64_t rows, int64_t cols);
+// A kernel that runs on the calling thread only, for the row driver's tasks: k itself if it is
+// (the small class, and the large class where it streams y out of tiles: stream_rows requires
+// parallel = 0), else the small-class kernel of the same op, dtype and variant (nullptr if none).
+const KernelEntry *serial_kernel(const KernelEntry *k);
 
 }  // namespace normforge

@@ -1,13 +1,15 @@
 // nf_rms_norm and nf_rms_norm_residual: checks, kernel choice, then the row driver
 // (row_driver.h) runs the kernel on views of the caller's memory, or, for nf_rms_norm's calls
 // too large to be in cache (4 MiB of output and more, in rows of 8 KiB and more), the pipelined
-// kernel runs chained over the rows (pipelined_rows.h).
+// kernel runs chained over the rows (pipelined_rows.h), unless every call streams y
+// (nf_set_output_stores).
 #include <inttypes.h>
 
 #include "bf16_pairs.h"
 #include "checks.h"
 #include "errors.h"
 #include "halide_call.h"
+#include "output_stores.h"
 #include "pipelined_rows.h"
 #include "row_driver.h"
 
@@ -73,8 +75,9 @@ nf_status normalize(const char *fn, KernelOp op, const nf_matrix *x, nf_matrix *
                  has_weight ? xv.cols : 1);
 
     // nf_rms_norm's calls too large to be in cache: the pipelined kernel, chained over the rows
-    // (pipelined_rows.h), where the large-call mode says so.
-    if (!fused && use_pipelined(x->rows, x->cols, static_cast<int64_t>(dtype_size(x->dtype)), two_pass_gain(*k))) {
+    // (pipelined_rows.h), where the large-call mode says so; not where every call streams y
+    // (output_stores.h): that kernel stores y itself.
+    if (!fused && !stream_every_output() && use_pipelined(x->rows, x->cols, static_cast<int64_t>(dtype_size(x->dtype)), two_pass_gain(*k))) {
         if (const KernelEntry *pk = kernel(NF_OP_RMS_NORM_PIPELINED))
             return run_pipelined_rows(fn, pk, &xv, &w.buf, p->eps, &yv, inv);
     }

@@ -7,6 +7,7 @@
 
 #include "checks.h"
 #include "halide_call.h"
+#include "output_stores.h"
 #include "row_blocks.h"
 #include "stream_copy.h"
 
@@ -25,6 +26,9 @@ namespace {
 // A large call is split into about this many tasks of consecutive tiles (enough to balance
 // the thread pool, few enough that each task streams a long run of rows).
 constexpr int64_t kTileTasks = 64;
+// The tile of a call that streams y only for nf_set_output_stores("streaming"): about one
+// 4096-wide fp32 row, so that the tile, the row of x and the weight stay in L1.
+constexpr int64_t kStreamTileBytes = int64_t(16) << 10;
 
 struct TileJob {
     const RowCall *call;
@@ -92,31 +96,48 @@ RowCall row_call(const KernelEntry *kernel, RowRunFn run, const void *op, const 
                    /*out2=*/nullptr, /*out2_stride=*/0};
 }
 
-nf_status run_rows(const char *fn, const RowCall &c) {
-    const KernelEntry *k = c.kernel;
-    const int64_t es = static_cast<int64_t>(dtype_size(c.dtype));
+nf_status run_rows(const char *fn, const RowCall &call) {
+    const KernelEntry *k = call.kernel;
+    const int64_t es = static_cast<int64_t>(dtype_size(call.dtype));
     CallContext ctx;
     int rc = 0;
     // The fused op's CPU kernels always run on blocks of rows (row_blocks.h): tiles of
-    // stream_rows streamed out, or cache-sized blocks whose y the kernel writes.
-    const bool blocks = c.out2 != nullptr;
-    if (k->stream_rows > 0 || blocks) {
+    // stream_rows streamed out, or cache-sized blocks whose y the kernel writes. With
+    // nf_set_output_stores("streaming"), every call's y goes through tiles and streaming
+    // stores, each tile normalized by a serial kernel (the thread pool runs the tasks).
+    const bool blocks = call.out2 != nullptr;
+    const bool stream_all = stream_every_output();
+    if (k->stream_rows > 0 || blocks || stream_all) {
+        RowCall c = call;
+        if (stream_all && (c.kernel = serial_kernel(k)) == nullptr)
+            return fail(NF_UNSUPPORTED, "%s: no serial kernel compiled for streaming output (%s)", fn, k->name);
+        const int64_t row_bytes = c.cols * es;
         // Every kernel call is one tile (well below 2^31 elements), whatever the call's size.
-        const int64_t tile_rows = k->stream_rows > 0 ? k->stream_rows : fused_block_rows(c.cols * es);
+        const int64_t tile_rows = k->stream_rows > 0 ? k->stream_rows
+                                  : blocks           ? fused_block_rows(row_bytes)
+                                                     : std::max<int64_t>(1, kStreamTileBytes / row_bytes);
         const int64_t tiles = (c.rows + tile_rows - 1) / tile_rows;
-        const int64_t tiles_per_task = std::max<int64_t>(1, tiles / kTileTasks);
-        TileJob job{&c, &ctx, tile_rows, tiles_per_task, k->stream_rows > 0};
+        // A task prefetches the next tile of its own rows only: a large class's call runs in
+        // about kTileTasks tasks, a call that streams only for the mode in few (one on one
+        // thread: its rows are few).
+        const int64_t threads = thread_count();
+        const int64_t tiles_per_task =
+            k->stream_rows > 0 || !stream_all ? std::max<int64_t>(1, tiles / kTileTasks)
+            : threads == 1                    ? tiles
+                                              : std::max<int64_t>(1, tiles / std::min(kTileTasks, 4 * threads));
+        TileJob job{&c, &ctx, tile_rows, tiles_per_task, k->stream_rows > 0 || stream_all};
         const int64_t tasks = (tiles + tiles_per_task - 1) / tiles_per_task;
         // One task (small calls: a decode row) runs here, without the thread pool's hand-off.
         rc = tasks == 1 ? run_tile_block(nullptr, 0, reinterpret_cast<uint8_t *>(&job))
                         : halide_do_par_for(&ctx, &run_tile_block, 0, static_cast<int>(tasks),
                                             reinterpret_cast<uint8_t *>(&job));
-    } else {
-        for (int64_t r0 = 0; r0 < c.rows && rc == 0; r0 += kMaxRowsPerCall) {
-            const int64_t n = std::min(kMaxRowsPerCall, c.rows - r0);
-            rc = c.run(c, &ctx, r0, n, c.y + r0 * c.y_stride * es, c.y_stride,
-                       c.out2 ? c.out2 + r0 * c.out2_stride * es : nullptr, c.out2_stride);
-        }
+        if (rc != 0)
+            return fail(NF_INTERNAL_ERROR, "%s: kernel %s failed: %s", fn, c.kernel->name, ctx.halide_error);
+        return NF_OK;
+    }
+    for (int64_t r0 = 0; r0 < call.rows && rc == 0; r0 += kMaxRowsPerCall) {
+        const int64_t n = std::min(kMaxRowsPerCall, call.rows - r0);
+        rc = call.run(call, &ctx, r0, n, call.y + r0 * call.y_stride * es, call.y_stride, nullptr, 0);
     }
     if (rc != 0)
         return fail(NF_INTERNAL_ERROR, "%s: kernel %s failed: %s", fn, k->name, ctx.halide_error);

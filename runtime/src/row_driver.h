@@ -1,8 +1,9 @@
 // Running a row-wise forward kernel (RMSNorm, fused residual RMSNorm, LayerNorm) over a call's
 // rows: batches of at most kMaxRowsPerCall rows, or, for large calls whose kernel has the
-// stream_rows knob, tiles of rows normalized into a cache-resident buffer and streamed out. The
-// fused residual op always runs on blocks of rows (row_blocks.h): its serial kernel stores a
-// block's new residual, then reads it back for the statistic and y.
+// stream_rows knob (and every call with nf_set_output_stores("streaming"), output_stores.h),
+// tiles of rows normalized into a cache-resident buffer and streamed out. The fused residual op
+// always runs on blocks of rows (row_blocks.h): its serial kernel stores a block's new residual,
+// then reads it back for the statistic and y.
 #pragma once
 
 #include <cstdint>

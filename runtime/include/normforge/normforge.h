@@ -141,6 +141,18 @@ nf_status nf_limit_cpu_variant(const char *max_variant);
 nf_status nf_set_large_calls(const char *mode);
 /* The mode in effect now, auto resolved: "pipelined", "two_pass" or "two_pass_streamed". */
 const char *nf_large_calls(void);
+/* How the CPU ops (nf_rms_norm, nf_rms_norm_residual, nf_layer_norm) store y, process-wide:
+   NULL/""/"auto" (the default: ordinary stores, so y stays in cache for the next op, except in
+   calls of 16 MiB of output and more whose kernel streams it: README "Large calls") or
+   "streaming" (every call's rows are normalized into a cache-resident buffer and written to y
+   with non-temporal stores, which skip reading y's old contents but leave y out of cache:
+   faster when x and y are not in cache and y is not read soon, slower when the next op reads
+   y; README "Streaming output" gives the measurements). Results are bitwise the same in both
+   modes. The environment variable NF_OUTPUT_STORES sets the same at start-up (an unknown value
+   there is ignored). */
+nf_status nf_set_output_stores(const char *mode);
+/* The mode in effect now: "auto" or "streaming". */
+const char *nf_output_stores(void);
 /* Threads the kernels may use: n >= 1, or 0 for all cores. Process-wide. */
 void nf_set_num_threads(int n);
 
