@@ -23,6 +23,32 @@ for name in ("normforge@pipelined", "normforge@two_pass_streamed"):
     r = impls[name]
     assert r["status"] == "ok" and r["median_s"] > 0, r
 PY
+# --streaming adds each op's NormForge call with every y streamed (nf_set_output_stores),
+# checked and timed; where NF_OUTPUT_STORES already streams, the header says so and the column
+# is not repeated.
+"$normforge" bench --shapes 2x64 --dtypes f32,bf16 --ops rms_norm,rms_norm_residual,layer_norm --reps 1 \
+  --streaming --json "$tmp/st.json" > "$tmp/st.txt"
+grep -q "| output stores auto |" "$tmp/st.txt"
+NF_OUTPUT_STORES=streaming "$normforge" bench --shapes 2x64 --dtypes f32 --reps 1 --streaming \
+  --json "$tmp/st2.json" > "$tmp/st2.txt"
+grep -q "| output stores streaming |" "$tmp/st2.txt"
+"$python" - "$tmp/st.json" "$tmp/st2.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["output_stores"] == "auto", d["output_stores"]
+assert len(d["cases"]) == 6, [c["shape"] for c in d["cases"]]
+for c in d["cases"]:
+    impls = {r["impl"]: r for r in c["results"]}
+    r = impls["normforge@streaming"]
+    assert r["status"] == "ok" and r["median_s"] > 0, (c["op"] if "op" in c else c, r)
+d2 = json.load(open(sys.argv[2]))
+assert d2["output_stores"] == "streaming", d2["output_stores"]
+assert "normforge@streaming" not in {r["impl"] for r in d2["cases"][0]["results"]}
+PY
+NF_OUTPUT_STORES=streaming "$normforge" info > "$tmp/info_st.txt"
+grep -q "NF_OUTPUT_STORES): streaming$" "$tmp/info_st.txt"
+NF_OUTPUT_STORES=bogus "$normforge" info > "$tmp/info_st.txt"
+grep -q "NF_OUTPUT_STORES): auto$" "$tmp/info_st.txt"
 NF_LARGE_CALLS=pipelined "$normforge" info > "$tmp/info.txt"
 grep -q "): pipelined$" "$tmp/info.txt"
 "$python" - "$tmp/ok.json" "$tmp/ok.txt" <<'PY'

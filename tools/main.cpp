@@ -16,6 +16,7 @@ int run_info() {
     std::printf("compiled x86-64 feature levels (most specific first): %s\n", nf_compiled_targets());
     std::printf("feature level running on this CPU: %s\n", nf_cpu_variant());
     std::printf("large calls (4 MiB of output and more, rows of 8 KiB and more): %s\n", nf_large_calls());
+    std::printf("output stores (nf_set_output_stores, NF_OUTPUT_STORES): %s\n", nf_output_stores());
     const char *why = nullptr;
     const normforge::CudaDriver *cuda = normforge::cuda_driver(&why);
     if (cuda != nullptr) {
@@ -59,6 +60,8 @@ int main(int argc, char **argv) {
     bench->add_flag("--levels", bopt.levels, "Also time NormForge at each lower compiled x86 feature level");
     bench->add_flag("--other-large-calls", bopt.other_large_calls,
                     "Also time NormForge in each large-call mode it does not run in (normforge@pipelined, @two_pass, @two_pass_streamed)");
+    bench->add_flag("--streaming", bopt.streaming,
+                    "Also time NormForge with nf_set_output_stores(\"streaming\"): every y written with non-temporal stores (normforge@streaming)");
     bench->add_option("--corrupt", bopt.corrupt, "Test hook: corrupt this implementation's output")
         ->group("");
     bench->add_flag("--quick", quick, "Short run: 1x4096 64x4096 4096x4096, 5 repetitions");

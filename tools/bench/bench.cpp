@@ -124,8 +124,8 @@ int run_bench(const BenchOptions &opt) {
         }
     const std::string ort_label = ort_status == "ok" ? ort_version : ort_status;
 
-    std::printf("NormForge %s | kernel variant %s | large calls %s | %s, %d cores | threads %d | median of %d reps | %s buffers\n",
-                nf_version(), nf_cpu_variant(), nf_large_calls(), m.cpu_model.c_str(), m.cores, opt.threads, opt.reps,
+    std::printf("NormForge %s | kernel variant %s | large calls %s | output stores %s | %s, %d cores | threads %d | median of %d reps | %s buffers\n",
+                nf_version(), nf_cpu_variant(), nf_large_calls(), nf_output_stores(), m.cpu_model.c_str(), m.cores, opt.threads, opt.reps,
                 opt.warm ? "warm (one set)" : "rotating (cold)");
     std::printf("peers: oneDNN %s | ONNX Runtime %s\n",
                 onednn_status().empty() ? onednn_version().c_str() : onednn_status().c_str(),
@@ -134,6 +134,7 @@ int run_bench(const BenchOptions &opt) {
     std::ostringstream json;
     json << "{\n  \"machine\": " << machine_json(m) << ",\n  \"normforge_version\": \"" << nf_version()
          << "\",\n  \"kernel_variant\": \"" << nf_cpu_variant() << "\",\n  \"large_calls\": \"" << nf_large_calls()
+         << "\",\n  \"output_stores\": \"" << nf_output_stores()
          << "\",\n  \"threads\": " << opt.threads
          << ",\n  \"reps\": " << opt.reps << ",\n  \"warm\": " << (opt.warm ? "true" : "false")
          << ",\n  \"peers\": {\"onednn\": \"" << json_escape(onednn_status().empty() ? onednn_version() : onednn_status())
@@ -155,7 +156,7 @@ int run_bench(const BenchOptions &opt) {
             const size_t moved = (fused ? 4 : 2) * bytes;
             int sets = opt.warm ? 1 : int(std::min<size_t>(256, std::max<size_t>(1, kRotateBytes / moved)));
             CaseData data(d, rows, cols, sets, op);
-            std::vector<Impl> impls = make_impls(data, kEps, opt.levels, opt.other_large_calls, opt.corrupt);
+            std::vector<Impl> impls = make_impls(data, kEps, opt.levels, opt.other_large_calls, opt.streaming, opt.corrupt);
             ++case_no;
             std::vector<Row> out;
             std::vector<SelfTimedBatch> timed;

@@ -17,6 +17,7 @@ struct BenchOptions {
     bool warm = false;                // true: reuse one buffer set (cache-resident shapes stay warm)
     bool levels = false;              // also time NormForge at each lower compiled feature level
     bool other_large_calls = false;   // also time NormForge in the other large-call modes
+    bool streaming = false;           // also time NormForge with every y streamed (normforge@streaming)
     std::string json_path, plot_path;
     std::string corrupt;              // test hook: this implementation's output is corrupted
 };

@@ -307,13 +307,31 @@ std::vector<Impl> make_norm_impls(CaseData *cd, float eps, bool levels, bool oth
 
 }  // namespace
 
-std::vector<Impl> make_impls(CaseData &data, float eps, bool levels, bool other_large_calls,
+std::vector<Impl> make_impls(CaseData &data, float eps, bool levels, bool other_large_calls, bool streaming,
                              const std::string &corrupt) {
     CaseData *cd = &data;
     const Dtype d = data.dtype;
     std::vector<Impl> v = data.fused_residual ? make_residual_impls(cd, eps)
                           : data.layer_norm   ? make_layer_norm_impls(cd, eps)
                                               : make_norm_impls(cd, eps, levels, other_large_calls);
+    if (streaming && std::string(nf_output_stores()) != "streaming") {
+        // The op's NormForge call again with every y streamed (nf_set_output_stores; same bits),
+        // next to it; afterwards the process's own setting comes back (NF_OUTPUT_STORES, an
+        // unknown value meaning auto).
+        for (size_t i = 0; i < v.size(); i++) {
+            if (v[i].name != "normforge") continue;
+            Impl st = v[i];
+            auto inner = st.run;
+            st.name = "normforge@streaming";
+            st.run = [inner](int s) {
+                nf_set_output_stores("streaming");
+                inner(s);
+                if (nf_set_output_stores(std::getenv("NF_OUTPUT_STORES")) != NF_OK) nf_set_output_stores(nullptr);
+            };
+            v.insert(v.begin() + static_cast<std::ptrdiff_t>(i) + 1, st);
+            break;
+        }
+    }
 
     // Test hook: an implementation whose output is wrong must be reported, not timed.
     for (Impl &im : v) {

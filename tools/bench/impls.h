@@ -53,7 +53,7 @@ struct Impl {
 // For rms_norm_residual: the fused call, add + nf_rms_norm, and the copy floor. For layer_norm:
 // NormForge's LayerNorm, NormForge's RMSNorm on the same data (the comparison), the floors,
 // the naive loop, the autoschedulers and the peers' LayerNorm.
-std::vector<Impl> make_impls(CaseData &data, float eps, bool levels, bool other_large_calls,
+std::vector<Impl> make_impls(CaseData &data, float eps, bool levels, bool other_large_calls, bool streaming,
                              const std::string &corrupt);
 
 // "" when y (buffer set 0) matches the float64 reference on the first, middle and last rows.
