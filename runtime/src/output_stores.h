@@ -3,8 +3,10 @@
 // stream_rows (output of 16 MiB and more, in fp32 and fp16: such a y cannot stay in cache for
 // the next op anyway); "streaming" streams every call's y with non-temporal stores out of a
 // cache-resident tile buffer (row_driver.h), for callers whose next op does not read y soon.
-// Measured on a Zen 4, 64x4096 fp32, 1 thread (README "Streaming output"): 1.5-1.6x faster
-// with x and y out of cache, 1.7x slower for the kernel plus a read of y with both in cache.
+// Measured on a Zen 4 (README "Streaming output"): fp32 calls below the large class 1.2-1.75x
+// faster with x and y out of cache, 0.56-0.64x with them in cache (before the next op reads y
+// back from memory); bf16 0.6-0.85x on one core, where the copy through the tile costs more
+// than the read for ownership it saves.
 #pragma once
 
 namespace normforge {
