@@ -272,14 +272,16 @@ std::vector<Impl> make_norm_impls(CaseData *cd, float eps, bool levels, bool oth
         // of output and more, in rows of 8 KiB and more, take another path). Afterwards the
         // process's own setting comes back as the library read it at start-up (NF_LARGE_CALLS,
         // an unknown value meaning auto), not the mode auto resolved to: the --levels rows
-        // must still see auto.
+        // must still see auto. That setting is looked up here, not in the timed call.
         const std::string mode = nf_large_calls();
+        const char *env = std::getenv("NF_LARGE_CALLS");
+        const std::string own = env != nullptr && nf_set_large_calls(env) == NF_OK ? env : "auto";
         for (const char *other : {"pipelined", "two_pass", "two_pass_streamed"}) {
             if (mode == other) continue;
-            v.push_back({std::string("normforge@") + other, "normforge", true, "ok", [nf, other](int s) {
+            v.push_back({std::string("normforge@") + other, "normforge", true, "ok", [nf, other, own](int s) {
                              nf_set_large_calls(other);
                              nf(s);
-                             if (nf_set_large_calls(std::getenv("NF_LARGE_CALLS")) != NF_OK) nf_set_large_calls(nullptr);
+                             nf_set_large_calls(own.c_str());
                          }});
         }
     }
