@@ -73,6 +73,17 @@ KernelClass shape_class_of(int64_t rows, int64_t cols, size_t elem_size) {
 
 namespace {
 
+// The compiled kernel with exactly these fields, or nullptr.
+const KernelEntry *table_entry(KernelOp op, KernelDtype kd, int weight, int rounding, int bias, KernelClass cls) {
+    for (size_t i = 0; i < kNumKernels; i++) {
+        const KernelEntry &k = kKernels[i];
+        if (k.op == op && k.dtype == kd && k.weight == weight && k.rounding == rounding && k.bias == bias &&
+            k.shape_class == cls)
+            return &k;
+    }
+    return nullptr;
+}
+
 const KernelEntry *find_kernel_of(KernelOp op, KernelDtype kd, size_t elem_size, nf_weight_mode w, nf_rounding r,
                                   int bias, int64_t rows, int64_t cols) {
     // The HF-Llama order is the same computation as round-once for f32 and without a weight
@@ -84,13 +95,7 @@ const KernelEntry *find_kernel_of(KernelOp op, KernelDtype kd, size_t elem_size,
     KernelClass cls = block ? NF_CLASS_block : shape_class_of(rows, cols, elem_size);
     if (op == NF_OP_RMS_NORM_PIPELINED) cls = NF_CLASS_medium;  // its one class
     else if (cls == NF_CLASS_medium && single_threaded()) cls = NF_CLASS_small;
-    for (size_t i = 0; i < kNumKernels; i++) {
-        const KernelEntry &k = kKernels[i];
-        if (k.op == op && k.dtype == kd && k.weight == static_cast<int>(w) &&
-            k.rounding == static_cast<int>(r) && k.bias == bias && k.shape_class == cls)
-            return &k;
-    }
-    return nullptr;
+    return table_entry(op, kd, static_cast<int>(w), static_cast<int>(r), bias, cls);
 }
 
 }  // namespace
@@ -106,13 +111,7 @@ const KernelEntry *find_pairs_kernel(KernelOp op, nf_weight_mode w, nf_rounding 
 
 const KernelEntry *serial_kernel(const KernelEntry *k) {
     if (k->shape_class == NF_CLASS_small || (k->shape_class == NF_CLASS_large && k->stream_rows > 0)) return k;
-    for (size_t i = 0; i < kNumKernels; i++) {
-        const KernelEntry &s = kKernels[i];
-        if (s.op == k->op && s.dtype == k->dtype && s.weight == k->weight && s.rounding == k->rounding &&
-            s.bias == k->bias && s.shape_class == NF_CLASS_small)
-            return &s;
-    }
-    return nullptr;
+    return table_entry(k->op, k->dtype, k->weight, k->rounding, k->bias, NF_CLASS_small);
 }
 
 }  // namespace normforge
